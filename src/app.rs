@@ -1,0 +1,190 @@
+//! The application: built from a configuration (stores connected, migrations applied, the
+//! listener bound), then run until the shutdown token is cancelled.
+//!
+//! Drain order on shutdown: stop accepting connections, let in-flight HTTP requests finish
+//! (bounded by `http.request_timeout`), close the PostgreSQL pool, exit.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::credentials;
+use crate::domain::officer::{Role, Roles};
+use crate::live::Live;
+use crate::metrics::Metrics;
+use crate::store;
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid configuration")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot bind {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot reach PostgreSQL at {url} (is it running? scripts/run starts one)")]
+    Postgres {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot apply database migrations")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot reach Redis at {url} (is it running? scripts/run starts one)")]
+    Redis {
+        url: String,
+        #[source]
+        source: crate::live::LiveError,
+    },
+    #[error("cannot create the bootstrap admin")]
+    Bootstrap(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("cannot register metrics")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// A bound, ready-to-run geoward.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+/// How long start-up waits for the stores to become reachable.
+const STORE_PATIENCE: Duration = Duration::from_secs(30);
+
+impl Application {
+    /// Connects the stores, applies migrations, creates the bootstrap admin and binds.
+    pub async fn build(config: Config) -> Result<Application, StartError> {
+        config.validate()?;
+        let db = connect_postgres(&config).await?;
+        store::migrate(&db).await?;
+        let live = Live::connect(&config.redis, STORE_PATIENCE)
+            .await
+            .map_err(|source| StartError::Redis {
+                url: redact(&config.redis.url),
+                source,
+            })?;
+        bootstrap_admin(&db, &config).await?;
+        let addr = config.listen_addr()?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let openapi = api::openapi::document(&api::routes::specs()).to_string();
+        let state = AppState {
+            db,
+            live,
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::new()?),
+            openapi: Arc::new(openapi),
+        };
+        Ok(Application { listener, state })
+    }
+
+    /// The address actually bound (port 0 in the configuration picks a free one).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains.
+    pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let db = self.state.db.clone();
+        let app = api::router(self.state);
+        tracing::info!(addr = %self.listener.local_addr()?, "geoward listening");
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+        tracing::info!("HTTP drained; closing stores");
+        db.close().await;
+        Ok(())
+    }
+}
+
+/// Connects to PostgreSQL, retrying with backoff while it starts.
+async fn connect_postgres(config: &Config) -> Result<PgPool, StartError> {
+    let url = redact(&config.database.url);
+    let db = store::connect(&config.database).map_err(|source| StartError::Postgres {
+        url: url.clone(),
+        source,
+    })?;
+    let deadline = tokio::time::Instant::now() + STORE_PATIENCE;
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match db.acquire().await {
+            Ok(_) => return Ok(db),
+            Err(source) if tokio::time::Instant::now() + delay > deadline => {
+                return Err(StartError::Postgres { url, source })
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, retry_in = ?delay, "PostgreSQL not reachable yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Creates the first admin from `bootstrap_admin` when no officer exists yet.
+async fn bootstrap_admin(db: &PgPool, config: &Config) -> Result<(), StartError> {
+    let Some((username, password)) = config.bootstrap_admin() else {
+        return Ok(());
+    };
+    let hash = credentials::hash_password(password.to_owned())
+        .await
+        .map_err(|e| StartError::Bootstrap(Box::new(e)))?;
+    let created = store::officers::create_if_none(
+        db,
+        store::officers::NewOfficer {
+            username,
+            name: "Bootstrap administrator",
+            roles: Roles::of(&[Role::Admin]),
+            password_hash: &hash,
+        },
+    )
+    .await
+    .map_err(|e| StartError::Bootstrap(Box::new(e)))?;
+    if created {
+        tracing::info!(username, "created the bootstrap admin");
+    }
+    Ok(())
+}
+
+/// A URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_redacted_from_store_urls() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+}

@@ -1,0 +1,306 @@
+//! Configuration: one layered, validated structure.
+//!
+//! The defaults live in `default_config.toml`, embedded in the binary and commented: it is the
+//! reference. A file and environment variables override it (see the header of that file).
+//! [`Config::load`] merges the layers and [`Config::validate`] reports every problem at once,
+//! so a bad deployment fails at start-up with a list, not at the first request.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+
+/// The configuration reference, embedded.
+pub const DEFAULT_CONFIG: &str = include_str!("default_config.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    pub listen: String,
+    #[serde(default)]
+    pub bootstrap_admin: String,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub http: HttpConfig,
+    pub auth: AuthConfig,
+    pub supervision: SupervisionConfig,
+    pub zones: ZonesConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub max_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisConfig {
+    pub url: String,
+    pub key_prefix: String,
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpConfig {
+    pub max_body_bytes: usize,
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    pub max_concurrent_requests: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthConfig {
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    pub login_max_failures: u32,
+    pub login_max_failures_per_address: u32,
+    #[serde(with = "humantime_serde")]
+    pub login_failure_window: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SupervisionConfig {
+    pub max_order_days: u32,
+    pub default_lost_contact_after_s: u32,
+    pub min_lost_contact_after_s: u32,
+    pub max_lost_contact_after_s: u32,
+    pub max_leave_days: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ZonesConfig {
+    pub max_vertices: usize,
+    pub max_extent_m: f64,
+    pub max_radius_m: f64,
+    pub max_buffer_m: f64,
+    pub default_confirm_fixes: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+impl Config {
+    /// Merges the embedded defaults, an optional file and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_CONFIG));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment
+            .merge(Env::prefixed("GEOWARD_").split("__"))
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database.url".into()),
+            )
+            .merge(Env::raw().only(&["REDIS_URL"]).map(|_| "redis.url".into()));
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The embedded defaults alone (tests start from these).
+    pub fn defaults() -> Config {
+        Figment::from(Toml::string(DEFAULT_CONFIG))
+            .extract()
+            .expect("the embedded default configuration is valid")
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| {
+            ConfigError::Invalid(vec![format!(
+                "listen: {:?} is not an address like 127.0.0.1:8080",
+                self.listen
+            )])
+        })
+    }
+
+    /// The bootstrap admin as (username, password), when configured.
+    pub fn bootstrap_admin(&self) -> Option<(&str, &str)> {
+        self.bootstrap_admin
+            .split_once(':')
+            .filter(|(user, pass)| !user.is_empty() && !pass.is_empty())
+    }
+
+    /// Checks every value; returns all problems together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, message: String| {
+            if !ok {
+                problems.push(message);
+            }
+        };
+        check(
+            self.listen.parse::<SocketAddr>().is_ok(),
+            format!(
+                "listen (GEOWARD_LISTEN): {:?} is not an address like 127.0.0.1:8080",
+                self.listen
+            ),
+        );
+        check(
+            self.bootstrap_admin.is_empty() || self.bootstrap_admin().is_some(),
+            "bootstrap_admin (GEOWARD_BOOTSTRAP_ADMIN): expected user:password".into(),
+        );
+        if let Some((_, password)) = self.bootstrap_admin() {
+            check(
+                password.len() >= crate::domain::officer::MIN_PASSWORD_LEN,
+                format!(
+                    "bootstrap_admin: the password must have at least {} characters",
+                    crate::domain::officer::MIN_PASSWORD_LEN
+                ),
+            );
+        }
+        check(
+            self.database.url.starts_with("postgres://")
+                || self.database.url.starts_with("postgresql://"),
+            "database.url (DATABASE_URL): expected postgres://user@host:port/database".into(),
+        );
+        check(
+            self.database.max_connections >= 2,
+            "database.max_connections: at least 2".into(),
+        );
+        check(
+            !self.database.acquire_timeout.is_zero(),
+            "database.acquire_timeout: must be positive".into(),
+        );
+        check(
+            ["redis://", "rediss://", "unix://", "redis+unix://"]
+                .iter()
+                .any(|scheme| self.redis.url.starts_with(scheme)),
+            "redis.url (REDIS_URL): expected redis://host:port".into(),
+        );
+        check(
+            !self.redis.key_prefix.is_empty() && !self.redis.key_prefix.contains(['{', '}', ' ']),
+            "redis.key_prefix: must be non-empty, without braces or spaces".into(),
+        );
+        check(
+            !self.redis.call_timeout.is_zero(),
+            "redis.call_timeout: must be positive".into(),
+        );
+        check(
+            self.http.max_body_bytes >= 1024,
+            "http.max_body_bytes: at least 1024".into(),
+        );
+        check(
+            !self.http.request_timeout.is_zero(),
+            "http.request_timeout: must be positive".into(),
+        );
+        check(
+            self.http.max_concurrent_requests > 0,
+            "http.max_concurrent_requests: must be positive".into(),
+        );
+        check(
+            self.auth.session_ttl >= Duration::from_secs(60),
+            "auth.session_ttl: at least 1 minute".into(),
+        );
+        check(
+            self.auth.login_max_failures > 0 && self.auth.login_max_failures_per_address > 0,
+            "auth.login_max_failures*: must be positive".into(),
+        );
+        check(
+            self.auth.login_failure_window >= Duration::from_secs(1),
+            "auth.login_failure_window: at least 1s".into(),
+        );
+        let s = &self.supervision;
+        check(
+            (1..=366).contains(&s.max_order_days),
+            "supervision.max_order_days: between 1 and 366".into(),
+        );
+        check(
+            s.min_lost_contact_after_s > 0
+                && s.min_lost_contact_after_s <= s.default_lost_contact_after_s
+                && s.default_lost_contact_after_s <= s.max_lost_contact_after_s,
+            "supervision: need 0 < min_lost_contact_after_s <= default_lost_contact_after_s \
+             <= max_lost_contact_after_s"
+                .into(),
+        );
+        check(
+            (1..=366).contains(&s.max_leave_days),
+            "supervision.max_leave_days: between 1 and 366".into(),
+        );
+        let z = &self.zones;
+        check(z.max_vertices >= 4, "zones.max_vertices: at least 4".into());
+        check(
+            z.max_extent_m.is_finite() && z.max_extent_m > 0.0,
+            "zones.max_extent_m: must be positive".into(),
+        );
+        check(
+            z.max_radius_m.is_finite() && z.max_radius_m > 0.0,
+            "zones.max_radius_m: must be positive".into(),
+        );
+        check(
+            z.max_buffer_m.is_finite() && z.max_buffer_m >= 0.0,
+            "zones.max_buffer_m: must not be negative".into(),
+        );
+        check(
+            (1..=100).contains(&z.default_confirm_fixes),
+            "zones.default_confirm_fixes: between 1 and 100".into(),
+        );
+        check(
+            tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),
+            format!("log.level: {:?} is not a tracing filter", self.log.level),
+        );
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_defaults_are_valid() {
+        Config::defaults().validate().expect("defaults validate");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut config = Config::defaults();
+        config.listen = "nowhere".into();
+        config.database.url = "mysql://x".into();
+        config.supervision.max_order_days = 0;
+        let Err(ConfigError::Invalid(problems)) = config.validate() else {
+            panic!("expected invalid");
+        };
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("GEOWARD_LISTEN"));
+    }
+
+    #[test]
+    fn the_bootstrap_admin_is_split_at_the_first_colon() {
+        let mut config = Config::defaults();
+        config.bootstrap_admin = "chief:pass:word-long".into();
+        assert_eq!(config.bootstrap_admin(), Some(("chief", "pass:word-long")));
+        config.bootstrap_admin = "chief".into();
+        assert!(config.validate().is_err());
+    }
+}

@@ -1,0 +1,28 @@
+//! geoward: GPS location supervision for community corrections.
+//!
+//! # Layout
+//! A fix travels down this list; each stage is a folder or file of its own.
+//!
+//! | stage | module | role |
+//! |---|---|---|
+//! | wire protocol | (issue 2/6) | device WebSocket frames, parsed at the edge |
+//! | ingest | (issue 2/6) | group commit of fixes, acknowledgements |
+//! | evaluation | (issue 3/6) | the pure geofence and rule engine |
+//! | live state | [`live`] | Redis: live positions, deadlines, throttles |
+//! | storage | [`store`] | PostgreSQL: records, history, audit |
+//! | alerts | (issue 4/6) | alert lifecycle and the officers' feed |
+//! | officer API | [`api`] | HTTP routes, access control, OpenAPI |
+//!
+//! Around them: [`domain`] (types parsed once at the edge: roles, zones, datums, schedules),
+//! [`config`] (layered, validated configuration), [`app`] (build and run, shutdown),
+//! [`credentials`] (passwords and tokens), [`metrics`] and [`telemetry`].
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod credentials;
+pub mod domain;
+pub mod live;
+pub mod metrics;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,114 @@
+//! Redis: live state shared by every geoward node.
+//!
+//! ## Key layout
+//! Every key starts with the configured prefix (`redis.key_prefix`, default `gw`), so several
+//! deployments or test runs share one Redis without seeing each other. Keys that must be read
+//! or written together carry a hash tag (`{...}`) so they land in one slot on Redis Cluster.
+//!
+//! | key | type | holds | lifetime |
+//! |---|---|---|---|
+//! | `{prefix}:login:user:{username}` | string (counter) | failed logins for a username | `auth.login_failure_window` |
+//! | `{prefix}:login:addr:{address}` | string (counter) | failed logins from a client address | `auth.login_failure_window` |
+//!
+//! Later layers (device live state, lost-contact deadlines, the alert feed) add their keys
+//! here, in this table.
+//!
+//! ## Failure behaviour
+//! Every call is bounded by `redis.call_timeout`. The connection manager reconnects by itself
+//! after Redis restarts; a call made while Redis is down fails with [`LiveError`] and the
+//! caller decides (login fails closed with 503: no throttling, no login).
+
+pub mod throttle;
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::config::RedisConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("Redis is unavailable")]
+    Unavailable(#[source] redis::RedisError),
+    #[error("Redis call timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+pub type LiveResult<T> = Result<T, LiveError>;
+
+/// A handle on the live store: a reconnecting connection plus the key prefix.
+#[derive(Clone)]
+pub struct Live {
+    conn: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl Live {
+    /// Connects, retrying with backoff for up to `patience` (Redis may still be starting).
+    pub async fn connect(config: &RedisConfig, patience: Duration) -> LiveResult<Live> {
+        let client = redis::Client::open(config.url.as_str()).map_err(LiveError::Unavailable)?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(config.call_timeout)
+            .set_response_timeout(config.call_timeout)
+            .set_number_of_retries(3)
+            .set_max_delay(1000);
+        let deadline = tokio::time::Instant::now() + patience;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match ConnectionManager::new_with_config(client.clone(), manager_config.clone()).await {
+                Ok(conn) => {
+                    return Ok(Live {
+                        conn,
+                        prefix: config.key_prefix.clone(),
+                        timeout: config.call_timeout,
+                    })
+                }
+                Err(err) if tokio::time::Instant::now() + delay > deadline => {
+                    return Err(LiveError::Unavailable(err))
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, retry_in = ?delay, "Redis not reachable yet");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// The full key for a layout entry: `{prefix}:{rest}`.
+    pub fn key(&self, rest: &str) -> String {
+        format!("{}:{}", self.prefix, rest)
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Runs `cmd` with the configured time bound.
+    pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> LiveResult<T> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.timeout, cmd.query_async(&mut conn)).await {
+            Ok(result) => result.map_err(LiveError::Unavailable),
+            Err(_) => Err(LiveError::Timeout(self.timeout)),
+        }
+    }
+
+    /// Runs a pipeline with the configured time bound.
+    pub async fn query_pipe<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> LiveResult<T> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.timeout, pipe.query_async(&mut conn)).await {
+            Ok(result) => result.map_err(LiveError::Unavailable),
+            Err(_) => Err(LiveError::Timeout(self.timeout)),
+        }
+    }
+
+    /// A cheap round trip, for readiness.
+    pub async fn ping(&self) -> LiveResult<()> {
+        let _: String = self.query(&redis::cmd("PING")).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,87 @@
+//! The `geoward` binary: a thin command line over the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use geoward::app::Application;
+use geoward::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "geoward",
+    version,
+    about = "GPS location supervision for community corrections"
+)]
+struct Cli {
+    /// A TOML file overriding the built-in defaults (see `geoward config`).
+    #[arg(long, global = true, env = "GEOWARD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply migrations and serve until SIGTERM or SIGINT.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the commented default configuration.
+    Config,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Config = cli.command {
+        print!("{}", geoward::config::DEFAULT_CONFIG);
+        return Ok(());
+    }
+    let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+    geoward::telemetry::init(&config.log);
+    match cli.command {
+        Command::Serve => {
+            let app = Application::build(config)
+                .await
+                .context("starting geoward")?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(signal_on_termination(shutdown.clone()));
+            app.run(shutdown).await.context("serving")?;
+        }
+        Command::Migrate => {
+            let pool = geoward::store::connect(&config.database)?;
+            geoward::store::migrate(&pool).await.context("migrating")?;
+            println!("migrations applied");
+        }
+        Command::Config => {}
+    }
+    Ok(())
+}
+
+/// Cancels `shutdown` on SIGTERM or SIGINT.
+async fn signal_on_termination(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown requested; draining");
+    shutdown.cancel();
+}
