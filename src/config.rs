@@ -296,6 +296,45 @@ mod tests {
     }
 
     #[test]
+    fn a_file_and_then_the_environment_override_the_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "geoward.toml",
+                "listen = \"0.0.0.0:9000\"\n[auth]\nsession_ttl = \"8h\"\n",
+            )?;
+            jail.set_env("GEOWARD_LISTEN", "127.0.0.1:9100");
+            jail.set_env("DATABASE_URL", "postgres://gw@db.internal:5433/geoward");
+            jail.set_env("REDIS_URL", "redis://cache.internal:6380");
+            jail.set_env("GEOWARD_SUPERVISION__MAX_ORDER_DAYS", "60");
+            jail.set_env("GEOWARD_TEST_DATABASE_URL", "postgres://ignored");
+            let config =
+                Config::load(Some(Path::new("geoward.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.listen, "127.0.0.1:9100");
+            assert_eq!(config.auth.session_ttl, Duration::from_secs(8 * 3600));
+            assert_eq!(
+                config.database.url,
+                "postgres://gw@db.internal:5433/geoward"
+            );
+            assert_eq!(config.redis.url, "redis://cache.internal:6380");
+            assert_eq!(config.supervision.max_order_days, 60);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_environment_value_is_reported_with_its_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("GEOWARD_AUTH__SESSION_TTL", "forever");
+            let err = Config::load(None).expect_err("invalid duration");
+            assert!(
+                err.to_string().to_lowercase().contains("session_ttl"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn the_bootstrap_admin_is_split_at_the_first_colon() {
         let mut config = Config::defaults();
         config.bootstrap_admin = "chief:pass:word-long".into();

@@ -1,6 +1,6 @@
 //! The officer API: JSON over HTTP for officers, supervisors, admins and their tools.
 //!
-//! Requests pass, outermost first: panic catcher → metrics → request timeout → concurrency
+//! Requests pass, outermost first: panic catcher → request log → metrics → request timeout → concurrency
 //! limit → body limit → the route's access gate ([`access::gate`]) → the handler. Every route
 //! is declared once in [`routes::table`], with its access rule; the router and the OpenAPI
 //! document are both built from that table. Errors are JSON ([`error::ApiError`]).
@@ -31,6 +31,8 @@ use sqlx::PgPool;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 use crate::config::Config;
 use crate::live::Live;

@@ -203,12 +203,26 @@ fn viewer(principal: &Principal) -> Option<uuid::Uuid> {
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
+    from: ClientAddr,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<ZoneList>> {
     let limit = page_limit(query.limit)?;
     let after = parse_cursor(query.after.as_deref())?;
     let rows = store::zones::list_visible(&state.db, viewer(&principal), after, limit + 1).await?;
     let (items, next) = super::paginate(rows, limit, |z| z.id.to_string());
+    audit(
+        &state,
+        Some(&principal),
+        &from,
+        Audit {
+            action: "zone.list",
+            target_type: "zone",
+            target_id: None,
+            supervisee_id: None,
+            detail: serde_json::json!({ "ids": items.iter().map(|z| z.id).collect::<Vec<_>>() }),
+        },
+    )
+    .await?;
     Ok(Json(ZoneList {
         items: items.into_iter().map(ZoneView::from).collect(),
         next,
@@ -218,11 +232,25 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
+    from: ClientAddr,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ZoneView>> {
     let zone = store::zones::get_visible(&state.db, viewer(&principal), parse_id(&id)?)
         .await?
         .ok_or(ApiError::NotFound)?;
+    audit(
+        &state,
+        Some(&principal),
+        &from,
+        Audit {
+            action: "zone.read",
+            target_type: "zone",
+            target_id: Some(zone.id.to_string()),
+            supervisee_id: None,
+            detail: serde_json::json!({}),
+        },
+    )
+    .await?;
     Ok(Json(zone.into()))
 }
 

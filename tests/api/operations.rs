@@ -75,3 +75,18 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert!(doc.body["paths"]["/v1/zones"]["post"]["requestBody"].is_object());
 }
+
+#[tokio::test]
+async fn shutdown_stops_accepting_and_lets_the_server_exit() {
+    let mut app = spawn_app().await;
+    app.call(Method::GET, "/healthz", None, None)
+        .await
+        .expect(200);
+    app.stop().await;
+    let after = reqwest::Client::new()
+        .get(format!("{}/healthz", app.base))
+        .timeout(std::time::Duration::from_secs(2))
+        .send()
+        .await;
+    assert!(after.is_err(), "no longer accepting connections");
+}

@@ -176,6 +176,19 @@ pub async fn spawn_app_with(config: Config, database: String) -> TestApp {
     }
 }
 
+impl TestApp {
+    /// Asks the server to shut down and waits (bounded) until it has drained.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(30), server)
+                .await
+                .expect("geoward drains within 30 s")
+                .expect("geoward exits cleanly");
+        }
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
