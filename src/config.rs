@@ -295,6 +295,8 @@ mod tests {
         assert!(problems[0].contains("GEOWARD_LISTEN"));
     }
 
+    // figment's Jail fixes the closure's error type.
+    #[allow(clippy::result_large_err)]
     #[test]
     fn a_file_and_then_the_environment_override_the_defaults() {
         figment::Jail::expect_with(|jail| {
@@ -321,6 +323,7 @@ mod tests {
         });
     }
 
+    #[allow(clippy::result_large_err)]
     #[test]
     fn a_bad_environment_value_is_reported_with_its_key() {
         figment::Jail::expect_with(|jail| {
