@@ -1,8 +1,10 @@
 //! The application: built from a configuration (stores connected, migrations applied, the
 //! listener bound), then run until the shutdown token is cancelled.
 //!
-//! Drain order on shutdown: stop accepting connections, let in-flight HTTP requests finish
-//! (bounded by `http.request_timeout`), close the PostgreSQL pool, exit.
+//! Drain order on shutdown: stop accepting connections; let in-flight HTTP requests finish
+//! (bounded by `http.request_timeout`); device connections stop reading, receive the acks of
+//! what they sent and a 1001 close (bounded by `ingest.drain_timeout`); the writer commits what
+//! is queued; background upkeep stops; the PostgreSQL pool closes; exit.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,14 +13,18 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::credentials;
 use crate::domain::officer::{Role, Roles};
+use crate::ingest::Ingest;
+use crate::live::devices::LiveState;
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::store;
+use crate::upkeep;
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +53,8 @@ pub enum StartError {
     },
     #[error("cannot create the bootstrap admin")]
     Bootstrap(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("cannot prepare the fix history partitions")]
+    History(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("cannot register metrics")]
     Metrics(#[from] prometheus::Error),
 }
@@ -55,7 +63,12 @@ pub enum StartError {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    shutdown: CancellationToken,
+    background: TaskTracker,
 }
+
+/// Live hashes of devices not heard from for this long expire from Redis.
+const LIVE_STATE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// How long start-up waits for the stores to become reachable.
 const STORE_PATIENCE: Duration = Duration::from_secs(30);
@@ -73,19 +86,49 @@ impl Application {
                 source,
             })?;
         bootstrap_admin(&db, &config).await?;
+        upkeep::history_round(&db, &config.history)
+            .await
+            .map_err(|e| StartError::History(Box::new(e)))?;
         let addr = config.listen_addr()?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
         let openapi = api::openapi::document(&api::routes::specs()).to_string();
+        let metrics = Arc::new(Metrics::new()?);
+        let shutdown = CancellationToken::new();
+        let background = TaskTracker::new();
+        let live_state = LiveState::new(live.clone(), LIVE_STATE_TTL);
+        let ingest = Ingest::start(
+            db.clone(),
+            live.clone(),
+            live_state.clone(),
+            &config.ingest,
+            metrics.clone(),
+            shutdown.child_token(),
+        );
+        upkeep::spawn(
+            db.clone(),
+            live_state.clone(),
+            config.history.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+            &background,
+        );
         let state = AppState {
             db,
             live,
+            live_state,
+            ingest,
             config: Arc::new(config),
-            metrics: Arc::new(Metrics::new()?),
+            metrics,
             openapi: Arc::new(openapi),
         };
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            state,
+            shutdown,
+            background,
+        })
     }
 
     /// The address actually bound (port 0 in the configuration picks a free one).
@@ -95,20 +138,34 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` is cancelled, then drains.
+    /// Serves until `shutdown` is cancelled, then drains: HTTP requests and device
+    /// connections finish (devices get their last acks and a 1001 close), the writer commits
+    /// what is queued, background upkeep stops, the pool closes.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let db = self.state.db.clone();
+        let ingest = self.state.ingest.clone();
         let app = api::router(self.state);
         tracing::info!(addr = %self.listener.local_addr()?, "geoward listening");
-        axum::serve(
+        let node = self.shutdown.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            node.cancel();
+        });
+        let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
-        tracing::info!("HTTP drained; closing stores");
+        .await;
+        tracing::info!("HTTP drained; draining device connections");
+        self.shutdown.cancel();
+        ingest.drain().await;
+        self.background.close();
+        self.background.wait().await;
         db.close().await;
-        Ok(())
+        tracing::info!("stopped");
+        served
     }
 }
 

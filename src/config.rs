@@ -27,6 +27,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub supervision: SupervisionConfig,
     pub zones: ZonesConfig,
+    pub ingest: IngestConfig,
+    pub history: HistoryConfig,
     pub log: LogConfig,
 }
 
@@ -80,6 +82,43 @@ pub struct ZonesConfig {
     pub max_radius_m: f64,
     pub max_buffer_m: f64,
     pub default_confirm_fixes: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IngestConfig {
+    pub max_connections: usize,
+    pub max_frame_bytes: usize,
+    pub max_batch: usize,
+    pub max_in_flight: usize,
+    pub queue_capacity: usize,
+    pub batch_max_reports: usize,
+    #[serde(with = "humantime_serde")]
+    pub batch_max_wait: Duration,
+    pub writers: usize,
+    pub default_acc_m: f32,
+    #[serde(with = "humantime_serde")]
+    pub max_future_skew: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_fix_age: Duration,
+    #[serde(with = "humantime_serde")]
+    pub ping_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    pub flood_frames_per_s: u32,
+    pub flood_burst: u32,
+    pub garbage_limit: u32,
+    #[serde(with = "humantime_serde")]
+    pub device_refresh: Duration,
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HistoryConfig {
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    #[serde(with = "humantime_serde")]
+    pub maintenance_interval: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -260,6 +299,59 @@ impl Config {
         check(
             (1..=100).contains(&z.default_confirm_fixes),
             "zones.default_confirm_fixes: between 1 and 100".into(),
+        );
+        let i = &self.ingest;
+        check(
+            i.max_connections > 0,
+            "ingest.max_connections: must be positive".into(),
+        );
+        check(
+            (1024..=16 * 1024 * 1024).contains(&i.max_frame_bytes),
+            "ingest.max_frame_bytes: between 1 KiB and 16 MiB".into(),
+        );
+        check(
+            (1..=100_000).contains(&i.max_batch),
+            "ingest.max_batch: between 1 and 100000".into(),
+        );
+        check(
+            i.max_in_flight >= i.max_batch,
+            "ingest.max_in_flight: at least ingest.max_batch (a whole batch must fit)".into(),
+        );
+        check(
+            i.queue_capacity >= i.max_in_flight,
+            "ingest.queue_capacity: at least ingest.max_in_flight".into(),
+        );
+        check(
+            i.batch_max_reports > 0 && !i.batch_max_wait.is_zero(),
+            "ingest.batch_max_reports and batch_max_wait: must be positive".into(),
+        );
+        check(
+            (1..=64).contains(&i.writers),
+            "ingest.writers: between 1 and 64".into(),
+        );
+        check(
+            i.default_acc_m.is_finite() && i.default_acc_m > 0.0,
+            "ingest.default_acc_m: must be positive".into(),
+        );
+        check(
+            !i.ping_interval.is_zero() && i.idle_timeout > i.ping_interval,
+            "ingest.idle_timeout: must be longer than ingest.ping_interval".into(),
+        );
+        check(
+            i.flood_frames_per_s > 0 && i.flood_burst > 0 && i.garbage_limit > 0,
+            "ingest.flood_frames_per_s, flood_burst and garbage_limit: must be positive".into(),
+        );
+        check(
+            !i.device_refresh.is_zero() && !i.drain_timeout.is_zero(),
+            "ingest.device_refresh and drain_timeout: must be positive".into(),
+        );
+        check(
+            self.history.retention > i.max_fix_age,
+            "history.retention: must be longer than ingest.max_fix_age".into(),
+        );
+        check(
+            self.history.maintenance_interval >= Duration::from_secs(60),
+            "history.maintenance_interval: at least 1 minute".into(),
         );
         check(
             tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),

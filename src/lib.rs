@@ -5,8 +5,8 @@
 //!
 //! | stage | module | role |
 //! |---|---|---|
-//! | wire protocol | (issue 2/6) | device WebSocket frames, parsed at the edge |
-//! | ingest | (issue 2/6) | group commit of fixes, acknowledgements |
+//! | wire protocol | [`wire`] | device WebSocket frames, parsed at the edge (pure) |
+//! | ingest | [`ingest`] | device connections, group commit of reports, acks |
 //! | evaluation | (issue 3/6) | the pure geofence and rule engine |
 //! | live state | [`live`] | Redis: live positions, deadlines, throttles |
 //! | storage | [`store`] | PostgreSQL: records, history, audit |
@@ -15,14 +15,18 @@
 //!
 //! Around them: [`domain`] (types parsed once at the edge: roles, zones, datums, schedules),
 //! [`config`] (layered, validated configuration), [`app`] (build and run, shutdown),
-//! [`credentials`] (passwords and tokens), [`metrics`] and [`telemetry`].
+//! [`credentials`] (passwords and tokens), [`upkeep`] (partitions, retention, live-state
+//! rebuild), [`metrics`] and [`telemetry`].
 
 pub mod api;
 pub mod app;
 pub mod config;
 pub mod credentials;
 pub mod domain;
+pub mod ingest;
 pub mod live;
 pub mod metrics;
 pub mod store;
 pub mod telemetry;
+pub mod upkeep;
+pub mod wire;

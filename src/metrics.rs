@@ -1,9 +1,10 @@
 //! Typed, pre-registered Prometheus metrics. One place emits each metric; names follow
 //! Prometheus conventions (`_total`, `_seconds`, `_bytes`) and no label carries a per-device or
-//! per-person value.
+//! per-person value. The catalogue with meanings is `dashboards/README.md`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -14,38 +15,189 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     /// Officer login attempts by outcome: succeeded, failed, throttled.
     pub logins: IntCounterVec,
+    /// Open connections by kind (`device`).
+    pub connections: IntGaugeVec,
+    /// Device connections closed, by reason.
+    pub connections_closed: IntCounterVec,
+    /// Device reports received (decoded and valid), by kind: fix, status.
+    pub reports_received: IntCounterVec,
+    /// Device reports rejected, by error code.
+    pub reports_rejected: IntCounterVec,
+    /// Reports newly stored, and reports that were already stored (resends).
+    pub reports_stored: IntCounter,
+    pub reports_duplicate: IntCounter,
+    /// Reports acknowledged to devices.
+    pub reports_acked: IntCounter,
+    /// Reports per write batch.
+    pub batch_size: Histogram,
+    /// Time to commit one write batch.
+    pub commit_duration: Histogram,
+    /// From a frame's arrival to its ack being queued for the device.
+    pub fix_ack_duration: Histogram,
+    /// Reports waiting for the writer.
+    pub ingest_queue_depth: IntGauge,
+    /// Time connections spent waiting because the writer queue or their in-flight window was full.
+    pub backpressure_seconds: prometheus::Counter,
+    /// Store call failures, by store (`postgres`, `redis`) and operation.
+    pub store_errors: IntCounterVec,
+    /// Live state rebuilt from PostgreSQL after Redis lost it.
+    pub live_rebuilds: IntCounter,
 }
+
+fn counter_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntCounterVec, prometheus::Error> {
+    let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> Result<IntCounter, prometheus::Error> {
+    let metric = IntCounter::new(name, help)?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+fn histogram(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    buckets: Vec<f64>,
+) -> Result<Histogram, prometheus::Error> {
+    let metric = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 impl Metrics {
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new_custom(Some("geoward".into()), None)?;
-        let http_requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests served"),
+        let http_requests = counter_vec(
+            &registry,
+            "http_requests_total",
+            "HTTP requests served",
             &["route", "method", "status"],
         )?;
         let http_duration = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
-                vec![
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                ],
-            ),
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
+                .buckets(LATENCY_BUCKETS.to_vec()),
             &["route"],
         )?;
-        let logins = IntCounterVec::new(
-            Opts::new("officer_logins_total", "Officer login attempts by outcome"),
+        registry.register(Box::new(http_duration.clone()))?;
+        let logins = counter_vec(
+            &registry,
+            "officer_logins_total",
+            "Officer login attempts by outcome",
             &["outcome"],
         )?;
-        registry.register(Box::new(http_requests.clone()))?;
-        registry.register(Box::new(http_duration.clone()))?;
-        registry.register(Box::new(logins.clone()))?;
         for outcome in ["succeeded", "failed", "throttled"] {
             logins.with_label_values(&[outcome]);
         }
+        let connections = IntGaugeVec::new(
+            Opts::new("connections", "Open connections by kind"),
+            &["kind"],
+        )?;
+        registry.register(Box::new(connections.clone()))?;
+        connections.with_label_values(&["device"]);
+        let connections_closed = counter_vec(
+            &registry,
+            "device_connections_closed_total",
+            "Device connections closed, by reason",
+            &["reason"],
+        )?;
+        let reports_received = counter_vec(
+            &registry,
+            "reports_received_total",
+            "Valid device reports received, by kind",
+            &["kind"],
+        )?;
+        for kind in ["fix", "status"] {
+            reports_received.with_label_values(&[kind]);
+        }
+        let reports_rejected = counter_vec(
+            &registry,
+            "reports_rejected_total",
+            "Device reports rejected, by error code",
+            &["code"],
+        )?;
+        let reports_stored = counter(
+            &registry,
+            "reports_stored_total",
+            "Device reports newly stored in PostgreSQL",
+        )?;
+        let reports_duplicate = counter(
+            &registry,
+            "reports_duplicate_total",
+            "Device reports already stored (resends)",
+        )?;
+        let reports_acked = counter(
+            &registry,
+            "reports_acked_total",
+            "Device reports acknowledged",
+        )?;
+        let batch_size = histogram(
+            &registry,
+            "ingest_batch_reports",
+            "Reports per write batch",
+            vec![1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0, 5000.0],
+        )?;
+        let commit_duration = histogram(
+            &registry,
+            "ingest_commit_duration_seconds",
+            "Time to commit one write batch",
+            LATENCY_BUCKETS.to_vec(),
+        )?;
+        let fix_ack_duration = histogram(
+            &registry,
+            "fix_ack_duration_seconds",
+            "From a report's arrival to its ack",
+            LATENCY_BUCKETS.to_vec(),
+        )?;
+        let ingest_queue_depth =
+            IntGauge::new("ingest_queue_depth", "Reports waiting for the writer")?;
+        registry.register(Box::new(ingest_queue_depth.clone()))?;
+        let backpressure_seconds = prometheus::Counter::new(
+            "ingest_backpressure_seconds_total",
+            "Time device connections waited for room in the write queue or their in-flight window",
+        )?;
+        registry.register(Box::new(backpressure_seconds.clone()))?;
+        let store_errors = counter_vec(
+            &registry,
+            "store_errors_total",
+            "Store call failures",
+            &["store", "operation"],
+        )?;
+        let live_rebuilds = counter(
+            &registry,
+            "live_rebuilds_total",
+            "Live state rebuilt from PostgreSQL after Redis lost it",
+        )?;
         Ok(Metrics {
             registry,
             http_requests,
             http_duration,
             logins,
+            connections,
+            connections_closed,
+            reports_received,
+            reports_rejected,
+            reports_stored,
+            reports_duplicate,
+            reports_acked,
+            batch_size,
+            commit_duration,
+            fix_ack_duration,
+            ingest_queue_depth,
+            backpressure_seconds,
+            store_errors,
+            live_rebuilds,
         })
     }
 

@@ -132,6 +132,7 @@ pub async fn revoke(
     if !store::devices::revoke(&state.db, id).await? {
         return Err(ApiError::NotFound);
     }
+    state.ingest.registry().revoke(id).await;
     audit(
         &state,
         Some(&principal),

@@ -17,6 +17,7 @@ pub mod ops;
 pub mod orders;
 pub mod routes;
 pub mod supervisees;
+pub mod track;
 pub mod zones;
 
 use std::sync::Arc;
@@ -34,6 +35,8 @@ use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::Config;
+use crate::ingest::Ingest;
+use crate::live::devices::LiveState;
 use crate::live::Live;
 use crate::metrics::Metrics;
 use error::ApiError;
@@ -43,6 +46,8 @@ use error::ApiError;
 pub struct AppState {
     pub db: PgPool,
     pub live: Live,
+    pub live_state: LiveState,
+    pub ingest: Ingest,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     /// The OpenAPI document, rendered once.

@@ -58,6 +58,9 @@ fn operation(
     );
     match spec.access {
         Access::Public => {}
+        Access::Device => {
+            op.insert("security".into(), json!([{ "deviceToken": [] }]));
+        }
         Access::Authenticated => {
             op.insert("security".into(), json!([{ "bearer": [] }]));
         }
@@ -94,7 +97,10 @@ pub fn document(specs: &[RouteSpec]) -> Value {
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "description": "an officer's session token (gwo_...)" },
+                "deviceToken": { "type": "http", "scheme": "bearer", "description": "a device token (gwd_...); see docs/device-protocol.md" },
+            },
         },
     })
 }

@@ -13,7 +13,7 @@ use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
 
 use super::access::{Access, ADMIN, ADMIN_OR_SUPERVISOR, LOCATION, RECORDS};
-use super::{audit, auth, devices, officers, ops, orders, supervisees, zones, AppState};
+use super::{audit, auth, devices, officers, ops, orders, supervisees, track, zones, AppState};
 
 /// Collects a schema and the schemas it refers to.
 pub type SchemaCollector = fn(&mut Vec<(String, RefOr<Schema>)>);
@@ -379,6 +379,26 @@ pub fn table() -> Vec<Route> {
         )
         .returns::<orders::LeaveView>(200)
         .to(orders::cancel_leave),
+        // Devices streaming (protocol v1, docs/device-protocol.md).
+        at(
+            M::GET,
+            "/v1/device/ws",
+            Access::Device,
+            "devices",
+            "Device WebSocket: stream fixes, receive acks",
+        )
+        .status(101)
+        .to(crate::ingest::connection::upgrade),
+        // History.
+        at(
+            M::GET,
+            "/v1/supervisees/{id}/track",
+            LOCATION,
+            "history",
+            "A supervisee's track as GeoJSON",
+        )
+        .returns::<track::Track>(200)
+        .to(track::track),
         // Audit.
         at(M::GET, "/v1/audit", ADMIN, "audit", "Read the audit log")
             .returns::<audit::AuditList>(200)

@@ -9,6 +9,10 @@
 //! |---|---|---|---|
 //! | `{prefix}:login:user:{username}` | string (counter) | failed logins for a username | `auth.login_failure_window` |
 //! | `{prefix}:login:addr:{address}` | string (counter) | failed logins from a client address | `auth.login_failure_window` |
+//! | `{prefix}:dev:{<device id>}` | hash | a device's live state (see [`devices`]) | 7 days after its last report |
+//! | `{prefix}:sup:{<supervisee id>}` | hash | a supervisee's live state, from their device | 7 days after the last report |
+//! | `{prefix}:live:epoch` | string | marker: live state is complete; missing after Redis lost its data | permanent |
+//! | `{prefix}:control` | pub/sub channel | device connections and revocations, between nodes | — |
 //!
 //! Later layers (device live state, lost-contact deadlines, the alert feed) add their keys
 //! here, in this table.
@@ -18,6 +22,7 @@
 //! after Redis restarts; a call made while Redis is down fails with [`LiveError`] and the
 //! caller decides (login fails closed with 503: no throttling, no login).
 
+pub mod devices;
 pub mod throttle;
 
 use std::time::Duration;
@@ -39,6 +44,7 @@ pub type LiveResult<T> = Result<T, LiveError>;
 /// A handle on the live store: a reconnecting connection plus the key prefix.
 #[derive(Clone)]
 pub struct Live {
+    client: redis::Client,
     conn: ConnectionManager,
     prefix: String,
     timeout: Duration,
@@ -59,6 +65,7 @@ impl Live {
             match ConnectionManager::new_with_config(client.clone(), manager_config.clone()).await {
                 Ok(conn) => {
                     return Ok(Live {
+                        client: client.clone(),
                         conn,
                         prefix: config.key_prefix.clone(),
                         timeout: config.call_timeout,
@@ -79,6 +86,11 @@ impl Live {
     /// The full key for a layout entry: `{prefix}:{rest}`.
     pub fn key(&self, rest: &str) -> String {
         format!("{}:{}", self.prefix, rest)
+    }
+
+    /// The client, for dedicated connections (pub/sub).
+    pub fn client(&self) -> &redis::Client {
+        &self.client
     }
 
     pub fn prefix(&self) -> &str {

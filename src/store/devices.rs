@@ -72,3 +72,40 @@ pub async fn revoke(pool: &PgPool, id: Uuid) -> StoreResult<bool> {
     tx.commit().await?;
     Ok(true)
 }
+
+/// A device as the ingest layer sees it: its wearer and whether that wearer is under an active
+/// monitoring order now.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeviceAuth {
+    pub id: Uuid,
+    pub revoked: bool,
+    pub supervisee_id: Option<Uuid>,
+    pub under_supervision: bool,
+}
+
+const AUTH_SELECT: &str = "
+    select d.id, d.revoked_at is not null as revoked, a.supervisee_id,
+           coalesce(exists (select 1 from monitoring_orders o
+                            where o.supervisee_id = a.supervisee_id
+                              and o.starts_at <= now() and o.ends_at > now()), false)
+               as under_supervision
+    from devices d
+    left join device_assignments a on a.device_id = d.id and a.ended_at is null";
+
+/// The device holding this token hash, if any (revoked ones included: the caller decides).
+pub async fn by_token_hash(pool: &PgPool, token_hash: &[u8]) -> StoreResult<Option<DeviceAuth>> {
+    let sql = format!("{AUTH_SELECT} where d.token_hash = $1");
+    Ok(sqlx::query_as::<_, DeviceAuth>(&sql)
+        .bind(token_hash)
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// Re-reads a device's status (revocation, wearer) for a live connection.
+pub async fn auth_by_id(pool: &PgPool, id: Uuid) -> StoreResult<Option<DeviceAuth>> {
+    let sql = format!("{AUTH_SELECT} where d.id = $1");
+    Ok(sqlx::query_as::<_, DeviceAuth>(&sql)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?)
+}

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod devices;
+pub mod fixes;
 pub mod officers;
 pub mod orders;
 pub mod supervisees;

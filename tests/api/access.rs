@@ -28,6 +28,8 @@ const ADMIN_SUPERVISOR: &[Caller] = &[Admin, Supervisor];
 const RECORD_IN_CASELOAD: &[Caller] = &[Admin, Supervisor, OwnOfficer];
 const LOCATION_IN_CASELOAD: &[Caller] = &[Supervisor, OwnOfficer];
 const LOCATION_ROLES: &[Caller] = &[Supervisor, OwnOfficer, OtherOfficer];
+/// Device routes take device tokens only: every officer token is refused with 401.
+const DEVICES_ONLY: &[Caller] = &[];
 
 /// Who may call each route. Keep in step with `geoward::api::routes::table`.
 fn expected() -> Vec<(&'static str, &'static str, &'static [Caller])> {
@@ -75,6 +77,8 @@ fn expected() -> Vec<(&'static str, &'static str, &'static [Caller])> {
             "/v1/supervisees/{id}/leaves/{leave_id}",
             LOCATION_IN_CASELOAD,
         ),
+        ("GET", "/v1/device/ws", DEVICES_ONLY),
+        ("GET", "/v1/supervisees/{id}/track", LOCATION_IN_CASELOAD),
         ("GET", "/v1/audit", ADMIN_ONLY),
     ]
 }
@@ -308,7 +312,7 @@ async fn every_route_admits_exactly_the_callers_it_should() {
             let admitted = allowed.contains(&caller);
             let ok = if admitted {
                 (200..300).contains(&status)
-            } else if caller == Anonymous {
+            } else if caller == Anonymous || allowed == DEVICES_ONLY {
                 status == 401
             } else {
                 status == 403 || status == 404

@@ -7,6 +7,10 @@
 //! none run. A test that cannot reach them fails and says so; it never skips.
 #![allow(dead_code)]
 
+pub mod device;
+pub mod private_stores;
+pub mod server_process;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -1,0 +1,468 @@
+//! One device's WebSocket connection: authentication before the upgrade, then a read loop
+//! (decode, flood and garbage limits, in-flight window, hand-off to the writer) and a write
+//! loop (acks, error frames, pings, the closing frame).
+//!
+//! This is the only module that handles WebSocket messages; everything past it sees
+//! [`crate::wire`] types. Close codes: 1009 oversized frame, 1008 policy (revoked, flooding,
+//! garbage), 1001 shutdown, 4000 replaced by a newer connection of the same device.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+
+use super::registry::Kick;
+use super::writer::{AckSink, Pending};
+use super::Ingest;
+use crate::api::error::ApiError;
+use crate::api::AppState;
+use crate::credentials::hash_token;
+use crate::store;
+use crate::store::devices::DeviceAuth;
+use crate::store::fixes::StoredReport;
+use crate::wire::{self, ErrorCode, Outbound, Rejection, Report};
+
+/// `GET /v1/device/ws`: authenticates the device token, then upgrades.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return ApiError::Unauthenticated.into_response();
+    };
+    let device = match store::devices::by_token_hash(&state.db, &hash_token(token)).await {
+        Ok(Some(device)) if !device.revoked => device,
+        Ok(_) => return ApiError::Unauthenticated.into_response(),
+        Err(err) => return ApiError::from(err).into_response(),
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            return ApiError::BadRequest {
+                code: "not_websocket",
+                message: rejection.body_text(),
+            }
+            .into_response()
+        }
+    };
+    let ingest = state.ingest.clone();
+    let Ok(permit) = ingest.inner.connections.clone().try_acquire_owned() else {
+        return ApiError::Unavailable("device connection limit reached".into()).into_response();
+    };
+    let limit = ingest.inner.config.max_frame_bytes;
+    let tracker = ingest.inner.connection_tasks.clone();
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(limit)
+        .on_upgrade(move |socket| tracker.track_future(serve(socket, device, ingest, permit)))
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    PeerClosed,
+    Idle,
+    Broken,
+    Replaced,
+    Revoked,
+    Shutdown,
+    Oversized,
+    Flooding,
+    Garbage,
+}
+
+impl Ending {
+    fn label(self) -> &'static str {
+        match self {
+            Ending::PeerClosed => "peer_closed",
+            Ending::Idle => "idle",
+            Ending::Broken => "broken",
+            Ending::Replaced => "replaced",
+            Ending::Revoked => "revoked",
+            Ending::Shutdown => "shutdown",
+            Ending::Oversized => "oversized",
+            Ending::Flooding => "flooding",
+            Ending::Garbage => "garbage",
+        }
+    }
+
+    /// The close frame to send, if the peer can still hear one.
+    fn close_frame(self) -> Option<(u16, &'static str)> {
+        match self {
+            Ending::PeerClosed | Ending::Broken => None,
+            Ending::Idle => Some((wire::CLOSE_POLICY, "idle timeout")),
+            Ending::Replaced => Some((wire::CLOSE_REPLACED, wire::REASON_REPLACED)),
+            Ending::Revoked => Some((wire::CLOSE_POLICY, "token revoked")),
+            Ending::Shutdown => Some((wire::CLOSE_SHUTDOWN, "server shutting down")),
+            Ending::Oversized => Some((wire::CLOSE_OVERSIZED, "frame too large")),
+            Ending::Flooding => Some((wire::CLOSE_POLICY, "flooding")),
+            Ending::Garbage => Some((wire::CLOSE_POLICY, "too many malformed frames")),
+        }
+    }
+}
+
+enum Outgoing {
+    Frame(String),
+    Close(u16, &'static str),
+}
+
+/// A token bucket: `burst` frames, refilled at `rate` per second.
+struct Flood {
+    tokens: f64,
+    burst: f64,
+    rate: f64,
+    last: Instant,
+}
+
+impl Flood {
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct Reader {
+    ingest: Ingest,
+    device: DeviceAuth,
+    out: mpsc::Sender<Outgoing>,
+    ack: AckSink,
+    flood: Flood,
+    garbage: u32,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+async fn serve(
+    socket: WebSocket,
+    device: DeviceAuth,
+    ingest: Ingest,
+    _permit: OwnedSemaphorePermit,
+) {
+    let inner = ingest.inner.clone();
+    let metrics = inner.metrics.clone();
+    let gauge = metrics.connections.with_label_values(&["device"]);
+    gauge.inc();
+    let device_id = device.id;
+    let registration = inner.registry.register(device_id, &inner.shutdown);
+    inner
+        .registry
+        .announce_connected(device_id, registration.connected_ms)
+        .await;
+    let (sink, stream) = socket.split();
+    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+    let (out_tx, out_rx) = mpsc::channel(64);
+    let in_flight = Arc::new(Semaphore::new(inner.config.max_in_flight));
+    let writer = tokio::spawn(write_loop(sink, ack_rx, out_rx, inner.config.ping_interval));
+    let mut reader = Reader {
+        ingest: ingest.clone(),
+        device,
+        out: out_tx.clone(),
+        ack: AckSink {
+            acks: ack_tx,
+            in_flight: in_flight.clone(),
+        },
+        flood: Flood {
+            tokens: f64::from(inner.config.flood_burst),
+            burst: f64::from(inner.config.flood_burst),
+            rate: f64::from(inner.config.flood_frames_per_s),
+            last: Instant::now(),
+        },
+        garbage: 0,
+        stop: registration.stop.clone(),
+    };
+    let mut ending = reader.read_loop(stream).await;
+    if ending == Ending::Shutdown {
+        if let Ok(reason) = registration.reason.lock() {
+            ending = match *reason {
+                Some(Kick::Replaced) => Ending::Replaced,
+                Some(Kick::Revoked) => Ending::Revoked,
+                None => Ending::Shutdown,
+            };
+        }
+    }
+    if let Some((code, reason)) = ending.close_frame() {
+        // Let the acks of everything already accepted reach the device first (bounded).
+        let window = u32::try_from(inner.config.max_in_flight).unwrap_or(u32::MAX);
+        let _ =
+            tokio::time::timeout(inner.config.drain_timeout, in_flight.acquire_many(window)).await;
+        let _ = out_tx.send(Outgoing::Close(code, reason)).await;
+    } else {
+        let _ = out_tx.send(Outgoing::Close(0, "")).await;
+    }
+    drop(out_tx);
+    drop(reader);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    inner.registry.unregister(device_id, registration.conn);
+    metrics
+        .connections_closed
+        .with_label_values(&[ending.label()])
+        .inc();
+    gauge.dec();
+}
+
+impl Reader {
+    async fn read_loop(&mut self, mut stream: SplitStream<WebSocket>) -> Ending {
+        let config = &self.ingest.inner.config;
+        let idle = config.idle_timeout;
+        let mut refresh = tokio::time::interval(config.device_refresh);
+        refresh.tick().await;
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = self.stop.cancelled() => return Ending::Shutdown,
+                _ = refresh.tick() => {
+                    if let Some(ending) = self.refresh_device().await {
+                        return ending;
+                    }
+                    continue;
+                }
+                next = tokio::time::timeout(idle, stream.next()) => next,
+            };
+            let message = match next {
+                Err(_) => return Ending::Idle,
+                Ok(None) => return Ending::PeerClosed,
+                Ok(Some(Err(err))) => return self.read_error(err).await,
+                Ok(Some(Ok(message))) => message,
+            };
+            let result = match message {
+                Message::Text(text) => self.handle_text(text.as_str()).await,
+                Message::Binary(_) => {
+                    self.reject(Rejection {
+                        seq: None,
+                        code: ErrorCode::BinaryFrame,
+                        message: "binary frames are not part of the protocol; send JSON text"
+                            .into(),
+                    })
+                    .await;
+                    self.count_garbage()
+                }
+                Message::Close(_) => return Ending::PeerClosed,
+                Message::Ping(_) | Message::Pong(_) => Ok(()),
+            };
+            if let Err(ending) = result {
+                return ending;
+            }
+        }
+    }
+
+    async fn read_error(&mut self, err: axum::Error) -> Ending {
+        let inner = err.into_inner();
+        let oversized = matches!(
+            inner.downcast_ref::<tokio_tungstenite::tungstenite::Error>(),
+            Some(tokio_tungstenite::tungstenite::Error::Capacity(_))
+        );
+        if oversized {
+            self.reject(Rejection {
+                seq: None,
+                code: ErrorCode::FrameTooLarge,
+                message: format!(
+                    "frames are limited to {} bytes",
+                    self.ingest.inner.config.max_frame_bytes
+                ),
+            })
+            .await;
+            Ending::Oversized
+        } else {
+            Ending::Broken
+        }
+    }
+
+    async fn refresh_device(&mut self) -> Option<Ending> {
+        match store::devices::auth_by_id(&self.ingest.inner.db, self.device.id).await {
+            Ok(Some(device)) if device.revoked => Some(Ending::Revoked),
+            Ok(Some(device)) => {
+                self.device = device;
+                None
+            }
+            Ok(None) => Some(Ending::Revoked),
+            Err(err) => {
+                tracing::warn!(error = %err, device = %self.device.id, "cannot re-read the device; keeping what is known");
+                None
+            }
+        }
+    }
+
+    fn count_garbage(&mut self) -> Result<(), Ending> {
+        self.garbage += 1;
+        if self.garbage >= self.ingest.inner.config.garbage_limit {
+            Err(Ending::Garbage)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn reject(&self, rejection: Rejection) {
+        self.ingest
+            .inner
+            .metrics
+            .reports_rejected
+            .with_label_values(&[rejection.code.as_str()])
+            .inc();
+        let _ = self
+            .out
+            .send(Outgoing::Frame(Outbound::Error(rejection).to_json()))
+            .await;
+    }
+
+    async fn handle_text(&mut self, text: &str) -> Result<(), Ending> {
+        if !self.flood.allow() {
+            self.ingest
+                .inner
+                .metrics
+                .reports_rejected
+                .with_label_values(&["flooding"])
+                .inc();
+            return Err(Ending::Flooding);
+        }
+        let arrived = Instant::now();
+        let now = chrono::Utc::now();
+        let decoded = wire::decode(text, now, &self.ingest.inner.limits);
+        let garbage = decoded.reports.is_empty()
+            && decoded.rejections.len() == 1
+            && decoded.rejections[0].code == ErrorCode::MalformedJson;
+        for rejection in decoded.rejections {
+            self.reject(rejection).await;
+        }
+        if garbage {
+            return self.count_garbage();
+        }
+        self.garbage = 0;
+        self.submit(decoded.reports, arrived, now).await
+    }
+
+    /// Hands reports to the writer, waiting for room in the in-flight window and the queue.
+    async fn submit(
+        &mut self,
+        reports: Vec<Report>,
+        arrived: Instant,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), Ending> {
+        let n = reports.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let inner = self.ingest.inner.clone();
+        let waited = Instant::now();
+        let permit = tokio::select! {
+            permit = self.ack.in_flight.acquire_many(n as u32) => permit.map_err(|_| Ending::Shutdown)?,
+            _ = self.stop.cancelled() => return Err(Ending::Shutdown),
+        };
+        permit.forget();
+        let slots = tokio::select! {
+            slots = inner.queue.reserve_many(n) => slots,
+            _ = self.stop.cancelled() => {
+                self.ack.in_flight.add_permits(n);
+                return Err(Ending::Shutdown);
+            }
+        };
+        let Ok(slots) = slots else {
+            self.ack.in_flight.add_permits(n);
+            return Err(Ending::Shutdown);
+        };
+        inner
+            .metrics
+            .backpressure_seconds
+            .inc_by(waited.elapsed().as_secs_f64());
+        let supervisee_id = self.device.supervisee_id;
+        for (slot, report) in slots.zip(reports) {
+            inner
+                .metrics
+                .reports_received
+                .with_label_values(&[if report.position.is_some() {
+                    "fix"
+                } else {
+                    "status"
+                }])
+                .inc();
+            slot.send(Pending {
+                seq: report.seq,
+                report: StoredReport {
+                    device_id: self.device.id,
+                    supervisee_id,
+                    seq: i64::try_from(report.seq).unwrap_or(i64::MAX),
+                    ts: report.ts,
+                    position: report
+                        .position
+                        .map(|p| (p.lat, p.lon, p.acc_m, p.src.as_str(), p.speed_mps)),
+                    bat: report.bat.map(i16::from),
+                    strap: report.strap.map(|s| s.as_str()),
+                },
+                arrived,
+                received_at: now,
+                ack: self.ack.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut acks: mpsc::UnboundedReceiver<u64>,
+    mut out: mpsc::Receiver<Outgoing>,
+    ping_interval: Duration,
+) {
+    let mut ping = tokio::time::interval(ping_interval);
+    ping.tick().await;
+    let mut seqs = Vec::new();
+    let mut acks_open = true;
+    loop {
+        let message = tokio::select! {
+            biased;
+            received = acks.recv_many(&mut seqs, 1000), if acks_open => {
+                if received == 0 {
+                    acks_open = false;
+                    continue;
+                }
+                Message::Text(Outbound::Ack { seqs: std::mem::take(&mut seqs) }.to_json().into())
+            }
+            outgoing = out.recv() => match outgoing {
+                Some(Outgoing::Frame(text)) => Message::Text(text.into()),
+                Some(Outgoing::Close(code, reason)) => {
+                    while let Ok(seq) = acks.try_recv() {
+                        seqs.push(seq);
+                    }
+                    if !seqs.is_empty() {
+                        let text = Outbound::Ack { seqs: std::mem::take(&mut seqs) }.to_json();
+                        let _ = sink.send(Message::Text(text.into())).await;
+                    }
+                    if code != 0 {
+                        let _ = sink
+                            .send(Message::Close(Some(CloseFrame { code, reason: reason.into() })))
+                            .await;
+                    }
+                    let _ = sink.close().await;
+                    return;
+                }
+                None => return,
+            },
+            _ = ping.tick() => Message::Ping(Default::default()),
+        };
+        if sink.send(message).await.is_err() {
+            return;
+        }
+    }
+}

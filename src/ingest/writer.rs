@@ -1,0 +1,211 @@
+//! Group commit: reports from every connection are written to PostgreSQL in batches, and each
+//! report is acknowledged only after the transaction holding it has committed.
+//!
+//! One batcher task takes reports from the bounded queue, closing a batch at
+//! `ingest.batch_max_reports` or `ingest.batch_max_wait`, whichever comes first, and hands it
+//! to one of `ingest.writers` commit tasks. A failed commit is retried with backoff, holding
+//! its batch (and so, through the bounded queue, the sockets) until PostgreSQL is back:
+//! nothing unacknowledged is dropped while geoward runs, and nothing is acknowledged before it
+//! is durable. After the commit the device's and supervisee's live state in Redis is updated
+//! (best effort: Redis being down never blocks history or acks).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::live::devices::{LiveReport, LiveState};
+use crate::metrics::Metrics;
+use crate::store::fixes::{self, StoredReport};
+
+/// Where a report's ack goes: the connection's ack channel, and its in-flight window.
+#[derive(Clone)]
+pub struct AckSink {
+    pub acks: mpsc::UnboundedSender<u64>,
+    pub in_flight: Arc<Semaphore>,
+}
+
+impl AckSink {
+    fn ack(&self, seq: u64) {
+        // The connection may be gone; its device will resend and be acked then.
+        let _ = self.acks.send(seq);
+        self.in_flight.add_permits(1);
+    }
+}
+
+/// A report waiting to be written.
+pub struct Pending {
+    pub report: StoredReport,
+    pub seq: u64,
+    /// When the frame carrying it arrived (for the fix→ack latency).
+    pub arrived: Instant,
+    pub received_at: DateTime<Utc>,
+    pub ack: AckSink,
+}
+
+/// Batch shaping and concurrency.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    pub batch_max_reports: usize,
+    pub batch_max_wait: Duration,
+    pub writers: usize,
+    /// How long a commit keeps retrying once shutdown began.
+    pub drain_timeout: Duration,
+}
+
+struct Context {
+    db: PgPool,
+    live: LiveState,
+    metrics: Arc<Metrics>,
+    config: WriterConfig,
+    stop: CancellationToken,
+}
+
+/// Starts the batcher; it runs until `stop` is cancelled and the queue is empty.
+pub fn spawn(
+    rx: mpsc::Receiver<Pending>,
+    db: PgPool,
+    live: LiveState,
+    metrics: Arc<Metrics>,
+    config: WriterConfig,
+    stop: CancellationToken,
+    tracker: &TaskTracker,
+) {
+    let context = Arc::new(Context {
+        db,
+        live,
+        metrics,
+        config,
+        stop,
+    });
+    let commits = tracker.clone();
+    tracker.spawn(batcher(rx, context, commits));
+}
+
+async fn batcher(mut rx: mpsc::Receiver<Pending>, context: Arc<Context>, commits: TaskTracker) {
+    let writers = Arc::new(Semaphore::new(context.config.writers));
+    let max = context.config.batch_max_reports;
+    loop {
+        let mut batch = Vec::with_capacity(max.min(4096));
+        let stopping = context.stop.is_cancelled();
+        if stopping {
+            // Drain whatever is left without waiting for more.
+            while batch.len() < max {
+                match rx.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
+            }
+            if batch.is_empty() {
+                return;
+            }
+        } else {
+            tokio::select! {
+                received = rx.recv_many(&mut batch, max) => {
+                    if received == 0 {
+                        return;
+                    }
+                }
+                _ = context.stop.cancelled() => continue,
+            }
+            let deadline = tokio::time::Instant::now() + context.config.batch_max_wait;
+            while batch.len() < max {
+                let room = max - batch.len();
+                match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, room)).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        }
+        context.metrics.ingest_queue_depth.set(rx.len() as i64);
+        let Ok(permit) = writers.clone().acquire_owned().await else {
+            return;
+        };
+        let context = context.clone();
+        commits.spawn(async move {
+            commit(&context, batch).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn commit(context: &Context, batch: Vec<Pending>) {
+    let rows: Vec<StoredReport> = batch.iter().map(|p| p.report.clone()).collect();
+    context.metrics.batch_size.observe(rows.len() as f64);
+    let mut delay = Duration::from_millis(50);
+    let mut stopping_since: Option<Instant> = None;
+    let inserted = loop {
+        let started = Instant::now();
+        match fixes::insert_batch(&context.db, &rows).await {
+            Ok(new) => {
+                context
+                    .metrics
+                    .commit_duration
+                    .observe(started.elapsed().as_secs_f64());
+                break Some(new);
+            }
+            Err(err) => {
+                context
+                    .metrics
+                    .store_errors
+                    .with_label_values(&["postgres", "insert_fixes"])
+                    .inc();
+                tracing::warn!(error = %crate::api::error::chain(&err), reports = rows.len(), retry_in = ?delay,
+                    "cannot store a batch; holding it and retrying");
+                if context.stop.is_cancelled() {
+                    let since = *stopping_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= context.config.drain_timeout {
+                        break None;
+                    }
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    };
+    let Some(new) = inserted else {
+        tracing::error!(
+            reports = rows.len(),
+            "shutting down with an uncommitted batch; devices will resend it"
+        );
+        return;
+    };
+    context.metrics.reports_stored.inc_by(new.len() as u64);
+    context
+        .metrics
+        .reports_duplicate
+        .inc_by((rows.len() - new.len()) as u64);
+    for pending in &batch {
+        pending.ack.ack(pending.seq);
+        context
+            .metrics
+            .fix_ack_duration
+            .observe(pending.arrived.elapsed().as_secs_f64());
+    }
+    context.metrics.reports_acked.inc_by(batch.len() as u64);
+    let live: Vec<LiveReport> = batch
+        .iter()
+        .map(|p| LiveReport {
+            device_id: p.report.device_id,
+            supervisee_id: p.report.supervisee_id,
+            received_at: p.received_at,
+            ts: p.report.ts,
+            seq: p.report.seq,
+            position: p.report.position,
+            bat: p.report.bat,
+            strap: p.report.strap,
+        })
+        .collect();
+    if let Err(err) = context.live.apply(&live).await {
+        context
+            .metrics
+            .store_errors
+            .with_label_values(&["redis", "live_state"])
+            .inc();
+        tracing::warn!(error = %crate::api::error::chain(&err), "cannot update live state; it is rebuilt when Redis is back");
+    }
+}
