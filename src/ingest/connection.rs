@@ -63,7 +63,9 @@ pub async fn upgrade(
     let Ok(permit) = ingest.inner.connections.clone().try_acquire_owned() else {
         return ApiError::Unavailable("device connection limit reached".into()).into_response();
     };
-    let limit = ingest.inner.config.max_frame_bytes;
+    // Frames up to twice the limit are read whole and refused politely (error frame, then a
+    // 1009 close the device can read); only larger ones are cut off by the WebSocket layer.
+    let limit = ingest.inner.config.max_frame_bytes.saturating_mul(2);
     let tracker = ingest.inner.connection_tasks.clone();
     ws.max_message_size(limit)
         .max_frame_size(limit)
@@ -247,7 +249,10 @@ impl Reader {
                 Ok(Some(Err(err))) => return self.read_error(err).await,
                 Ok(Some(Ok(message))) => message,
             };
+            let limit = self.ingest.inner.config.max_frame_bytes;
             let result = match message {
+                Message::Text(text) if text.len() > limit => Err(self.oversized().await),
+                Message::Binary(bytes) if bytes.len() > limit => Err(self.oversized().await),
                 Message::Text(text) => self.handle_text(text.as_str()).await,
                 Message::Binary(_) => {
                     self.reject(Rejection {
@@ -275,19 +280,23 @@ impl Reader {
             Some(tokio_tungstenite::tungstenite::Error::Capacity(_))
         );
         if oversized {
-            self.reject(Rejection {
-                seq: None,
-                code: ErrorCode::FrameTooLarge,
-                message: format!(
-                    "frames are limited to {} bytes",
-                    self.ingest.inner.config.max_frame_bytes
-                ),
-            })
-            .await;
-            Ending::Oversized
+            self.oversized().await
         } else {
             Ending::Broken
         }
+    }
+
+    async fn oversized(&self) -> Ending {
+        self.reject(Rejection {
+            seq: None,
+            code: ErrorCode::FrameTooLarge,
+            message: format!(
+                "frames are limited to {} bytes",
+                self.ingest.inner.config.max_frame_bytes
+            ),
+        })
+        .await;
+        Ending::Oversized
     }
 
     async fn refresh_device(&mut self) -> Option<Ending> {

@@ -211,6 +211,13 @@ impl Device {
         self.send_json(&fix_json(seq, ts, lat, lon, acc)).await
     }
 
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) -> anyhow::Result<()> {
+        tokio::time::timeout(SEND_TIMEOUT, self.ws.send(Message::binary(bytes)))
+            .await
+            .context("send timed out")?
+            .context("sending a frame")
+    }
+
     pub async fn send_batch(&mut self, items: Vec<Value>) -> anyhow::Result<()> {
         self.send_json(&batch_json(items)).await
     }
