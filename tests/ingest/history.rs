@@ -91,3 +91,46 @@ async fn a_track_comes_back_in_device_time_order_in_pages_caseload_scoped_and_au
     .expect(400);
     assert!(app.audit_rows("supervisee.track_read").await.len() >= 3);
 }
+
+#[tokio::test]
+async fn partitions_are_made_ahead_and_months_past_retention_are_dropped() {
+    use chrono::TimeZone;
+    use geoward::store::fixes;
+    let app = spawn_app().await;
+    let partitions = || async {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "select c.relname::text from pg_inherits i join pg_class c on c.oid = i.inhrelid
+             join pg_class p on p.oid = i.inhparent where p.relname = 'fixes' order by 1",
+        )
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+        rows.into_iter().map(|r| r.0).collect::<Vec<_>>()
+    };
+    // Start-up made this month's partition and the ones around it.
+    let this_month = chrono::Utc::now().format("fixes_y%Ym%m").to_string();
+    assert!(partitions().await.contains(&this_month));
+    // History from two years ago, past a 400-day retention.
+    let old = chrono::Utc.with_ymd_and_hms(2024, 5, 10, 12, 0, 0).unwrap();
+    fixes::ensure_partitions(&app.db, old, 0, 0).await.unwrap();
+    sqlx::query("insert into fixes (device_id, seq, ts, kind, lat, lon, acc, src) values (gen_random_uuid(), 1, $1, 'fix', 33.6, 114.6, 5, 'gps')")
+        .bind(old)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert!(partitions().await.contains(&"fixes_y2024m05".to_owned()));
+    let dropped =
+        fixes::drop_partitions_before(&app.db, chrono::Utc::now() - chrono::Duration::days(400))
+            .await
+            .unwrap();
+    assert_eq!(dropped, vec!["fixes_y2024m05".to_owned()]);
+    assert!(
+        partitions().await.contains(&this_month),
+        "recent months are kept"
+    );
+    let (left,): (i64,) = sqlx::query_as("select count(*) from fixes")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
