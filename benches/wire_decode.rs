@@ -1,7 +1,8 @@
 //! Decoding cost of device frames on the ingest hot path (`geoward::wire::decode`).
 //!
 //! Cases: a valid fix frame (the common case), a status frame, a batch of 1000 fixes (reported
-//! per item), and an invalid fix (bad lat: still the typed path, plus one rejection). Run with
+//! per item), and an invalid fix (bad lat: still the typed path, plus one rejection), and a
+//! frame the typed parse cannot read (lat as a string: the slow `Value` path). Run with
 //! `cargo bench --bench wire_decode -- --warm-up-time 1 --measurement-time 3`.
 
 use std::hint::black_box;
@@ -13,6 +14,8 @@ use geoward::wire::{decode, Limits};
 const FIX: &str = r#"{"type":"fix","seq":17,"ts":"2026-11-25T09:30:00Z","lat":33.6251,"lon":114.6512,"acc":6.5,"src":"gps","bat":87,"strap":"closed","speed":1.2}"#;
 const STATUS: &str =
     r#"{"type":"status","seq":18,"ts":"2026-11-25T09:30:30Z","bat":86,"strap":"open"}"#;
+/// A wrong JSON type (`lat` as a string) fails the typed parse: the slow `Value` path.
+const LAT_STRING: &str = r#"{"type":"fix","seq":20,"ts":"2026-11-25T09:30:00Z","lat":"33.6","lon":114.6512,"acc":6.5,"src":"gps","bat":87,"strap":"closed","speed":1.2}"#;
 const BAD_LAT: &str = r#"{"type":"fix","seq":19,"ts":"2026-11-25T09:30:00Z","lat":91.2,"lon":114.6512,"acc":6.5,"src":"gps","bat":87,"strap":"closed","speed":1.2}"#;
 
 fn batch_of(n: u64) -> String {
@@ -49,6 +52,9 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("invalid_lat", |b| {
         b.iter(|| decode(black_box(BAD_LAT), now, &limits))
+    });
+    g.bench_function("lat_string_slow_path", |b| {
+        b.iter(|| decode(black_box(LAT_STRING), now, &limits))
     });
     g.throughput(Throughput::Elements(1000));
     g.bench_function("batch_1000_fixes", |b| {
