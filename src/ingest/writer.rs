@@ -7,7 +7,9 @@
 //! its batch (and so, through the bounded queue, the sockets) until PostgreSQL is back:
 //! nothing unacknowledged is dropped while geoward runs, and nothing is acknowledged before it
 //! is durable. After the commit the device's and supervisee's live state in Redis is updated
-//! (best effort: Redis being down never blocks history or acks).
+//! (best effort: the writer slot is released before it, and when Redis is slow or down the
+//! update is skipped and live state is marked for a rebuild, so Redis never holds up history
+//! or acks).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,6 +62,9 @@ pub struct WriterConfig {
 struct Context {
     db: PgPool,
     live: LiveState,
+    /// Live-state updates in flight; when all are busy (Redis slow or down) a batch's update is
+    /// skipped and live state is marked for a rebuild instead of holding anything up.
+    live_updates: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     config: WriterConfig,
     stop: CancellationToken,
@@ -78,6 +83,7 @@ pub fn spawn(
     let context = Arc::new(Context {
         db,
         live,
+        live_updates: Arc::new(Semaphore::new(LIVE_UPDATES_IN_FLIGHT)),
         metrics,
         config,
         stop,
@@ -127,13 +133,20 @@ async fn batcher(mut rx: mpsc::Receiver<Pending>, context: Arc<Context>, commits
         };
         let context = context.clone();
         commits.spawn(async move {
-            commit(&context, batch).await;
-            drop(permit);
+            commit(&context, batch, permit).await;
         });
     }
 }
 
-async fn commit(context: &Context, batch: Vec<Pending>) {
+/// Live-state updates allowed in flight at once.
+const LIVE_UPDATES_IN_FLIGHT: usize = 8;
+
+/// Stores a batch, acks it, releases the writer slot, then updates live state.
+async fn commit(
+    context: &Context,
+    batch: Vec<Pending>,
+    writer_slot: tokio::sync::OwnedSemaphorePermit,
+) {
     let rows: Vec<StoredReport> = batch.iter().map(|p| p.report.clone()).collect();
     context.metrics.batch_size.observe(rows.len() as f64);
     let mut delay = Duration::from_millis(50);
@@ -187,6 +200,17 @@ async fn commit(context: &Context, batch: Vec<Pending>) {
             .observe(pending.arrived.elapsed().as_secs_f64());
     }
     context.metrics.reports_acked.inc_by(batch.len() as u64);
+    // History and acks are done: the next batch may commit while live state is updated.
+    drop(writer_slot);
+    let Ok(_live_slot) = context.live_updates.clone().try_acquire_owned() else {
+        context.live.mark_stale();
+        context
+            .metrics
+            .store_errors
+            .with_label_values(&["redis", "live_state_skipped"])
+            .inc();
+        return;
+    };
     let live: Vec<LiveReport> = batch
         .iter()
         .map(|p| LiveReport {
@@ -201,6 +225,7 @@ async fn commit(context: &Context, batch: Vec<Pending>) {
         })
         .collect();
     if let Err(err) = context.live.apply(&live).await {
+        context.live.mark_stale();
         context
             .metrics
             .store_errors

@@ -12,9 +12,12 @@
 //! `state_ts_ms`, `bat`, `strap`, `device_id` (on the supervisee hash).
 //!
 //! Redis keeps nothing on disk in some deployments: [`LiveState::ensure_fresh`] notices a lost
-//! dataset (the `{prefix}:live:epoch` marker is gone) and rebuilds the positions from
-//! PostgreSQL with the same script, so a rebuild never overwrites newer live data.
+//! dataset (the `{prefix}:live:epoch` marker is gone) or missed updates (an update failed while
+//! Redis was unreachable) and rebuilds the positions from PostgreSQL with the same script, so a
+//! rebuild never overwrites newer live data.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -90,6 +93,8 @@ pub struct LiveState {
     apply: Script,
     /// Live hashes of devices not heard from for this long expire.
     ttl: Duration,
+    /// Set when an update could not be applied: the next check rebuilds from history.
+    stale: Arc<AtomicBool>,
 }
 
 impl LiveState {
@@ -98,6 +103,7 @@ impl LiveState {
             live,
             apply: Script::new(APPLY),
             ttl,
+            stale: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -221,8 +227,15 @@ impl LiveState {
         self.read(self.supervisee_key(id)).await
     }
 
+    /// Marks live state as missing updates (an update failed or was skipped).
+    pub fn mark_stale(&self) {
+        self.stale.store(true, Ordering::Relaxed);
+    }
+
     /// Rebuilds live positions from PostgreSQL when Redis lost its data (the epoch marker is
-    /// missing). Returns the number of devices restored, or None when nothing was lost.
+    /// missing) or updates were missed while it was unreachable. Returns the number of devices
+    /// restored, or None when nothing was lost. The rebuild uses the same compare-and-set, so
+    /// it never overwrites newer live data.
     pub async fn ensure_fresh(
         &self,
         db: &PgPool,
@@ -232,7 +245,8 @@ impl LiveState {
             .live
             .query(redis::cmd("EXISTS").arg(self.epoch_key()))
             .await?;
-        if exists {
+        let stale = self.stale.swap(false, Ordering::Relaxed);
+        if exists && !stale {
             return Ok(None);
         }
         let since = now - chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::days(7));
@@ -251,7 +265,10 @@ impl LiveState {
             })
             .collect();
         for chunk in reports.chunks(1000) {
-            self.apply(chunk).await?;
+            if let Err(err) = self.apply(chunk).await {
+                self.mark_stale();
+                return Err(err.into());
+            }
         }
         let _: () = self
             .live
