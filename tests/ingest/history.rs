@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::streaming::{register, seqs, urlencode, ws};
+use crate::streaming::{assign, register, seqs, urlencode, ws};
 use crate::support::device::{fix_json, Device};
 use crate::support::spawn_app;
 
@@ -16,13 +16,7 @@ async fn a_track_comes_back_in_device_time_order_in_pages_caseload_scoped_and_au
     let (_, stranger) = app.account(&admin, "officer").await;
     let supervisee = app.supervisee(&admin, &officer_id).await;
     let tag = register(&app, &admin).await;
-    app.put(
-        &format!("/v1/supervisees/{supervisee}/device"),
-        &admin,
-        Some(json!({"device_id": tag.id})),
-    )
-    .await
-    .expect(200);
+    assign(&app, &admin, &supervisee, &tag).await;
     let base = chrono::Utc::now() - chrono::Duration::minutes(30);
     let mut device = Device::connect(&ws(&app), &tag.token).await.unwrap();
     // Sent out of order (a buffered upload after live fixes); the track is in device time.

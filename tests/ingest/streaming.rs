@@ -30,6 +30,17 @@ pub async fn register(app: &TestApp, admin: &str) -> Registered {
     }
 }
 
+/// Puts `tag` on `supervisee` (as the admin).
+pub async fn assign(app: &TestApp, admin: &str, supervisee: &str, tag: &Registered) {
+    app.put(
+        &format!("/v1/supervisees/{supervisee}/device"),
+        admin,
+        Some(json!({ "device_id": tag.id })),
+    )
+    .await
+    .expect(200);
+}
+
 pub fn ws(app: &TestApp) -> String {
     format!("ws://{}", app.addr)
 }
@@ -121,13 +132,7 @@ async fn a_batch_of_a_thousand_buffered_fixes_is_stored_in_order() {
     let (officer_id, officer) = app.account(&admin, "officer").await;
     let supervisee = app.supervisee(&admin, &officer_id).await;
     let tag = register(&app, &admin).await;
-    app.put(
-        &format!("/v1/supervisees/{supervisee}/device"),
-        &admin,
-        Some(json!({"device_id": tag.id})),
-    )
-    .await
-    .expect(200);
+    assign(&app, &admin, &supervisee, &tag).await;
     let start = chrono::Utc::now() - chrono::Duration::hours(2);
     let items: Vec<_> = (1..=1000u64)
         .map(|i| {
@@ -292,13 +297,7 @@ async fn reports_from_an_unassigned_device_are_stored_without_a_wearer() {
     let supervisee = app.supervisee(&admin, &officer_id).await;
     let loose = register(&app, &admin).await;
     let worn = register(&app, &admin).await;
-    app.put(
-        &format!("/v1/supervisees/{supervisee}/device"),
-        &admin,
-        Some(json!({"device_id": worn.id})),
-    )
-    .await
-    .expect(200);
+    assign(&app, &admin, &supervisee, &worn).await;
     for tag in [&loose, &worn] {
         let mut device = Device::connect(&ws(&app), &tag.token).await.unwrap();
         device
