@@ -143,6 +143,19 @@ pub struct Audit<'a> {
     pub detail: serde_json::Value,
 }
 
+impl<'a> Audit<'a> {
+    /// An entry about one supervisee's data.
+    pub fn supervisee(action: &'a str, id: Uuid, detail: serde_json::Value) -> Audit<'a> {
+        Audit {
+            action,
+            target_type: "supervisee",
+            target_id: Some(id.to_string()),
+            supervisee_id: Some(id),
+            detail,
+        }
+    }
+}
+
 /// Writes an audit entry for the caller. Data is only served once its read is audited: a
 /// failure here fails the request.
 pub async fn audit(

@@ -135,21 +135,6 @@ fn check_text(field: &str, value: &str, max: usize) -> ApiResult<String> {
     Ok(value.to_owned())
 }
 
-fn record<'a>(
-    action: &'a str,
-    supervisee: uuid::Uuid,
-    target: uuid::Uuid,
-    detail: serde_json::Value,
-) -> Audit<'a> {
-    Audit {
-        action,
-        target_type: "supervisee",
-        target_id: Some(target.to_string()),
-        supervisee_id: Some(supervisee),
-        detail,
-    }
-}
-
 pub async fn create_order(
     State(state): State<AppState>,
     principal: Principal,
@@ -182,11 +167,10 @@ pub async fn create_order(
         &state,
         Some(&principal),
         &from,
-        record(
+        Audit::supervisee(
             "supervisee.order_create",
             id,
-            order.id,
-            serde_json::json!({ "basis": basis.as_str(), "starts_at": period.starts_at, "ends_at": period.ends_at }),
+            serde_json::json!({ "order_id": order.id, "basis": basis.as_str(), "starts_at": period.starts_at, "ends_at": period.ends_at }),
         ),
     )
     .await?;
@@ -205,9 +189,8 @@ pub async fn list_orders(
         &state,
         Some(&principal),
         &from,
-        record(
+        Audit::supervisee(
             "supervisee.orders_read",
-            id,
             id,
             serde_json::json!({ "orders": orders.len() }),
         ),
@@ -265,11 +248,10 @@ pub async fn create_leave(
         &state,
         Some(&principal),
         &from,
-        record(
+        Audit::supervisee(
             "supervisee.leave_create",
             id,
-            leave.id,
-            serde_json::json!({ "starts_at": period.starts_at, "ends_at": period.ends_at }),
+            serde_json::json!({ "leave_id": leave.id, "starts_at": period.starts_at, "ends_at": period.ends_at }),
         ),
     )
     .await?;
@@ -288,9 +270,8 @@ pub async fn list_leaves(
         &state,
         Some(&principal),
         &from,
-        record(
+        Audit::supervisee(
             "supervisee.leaves_read",
-            id,
             id,
             serde_json::json!({ "leaves": leaves.len() }),
         ),
@@ -316,11 +297,10 @@ pub async fn cancel_leave(
         &state,
         Some(&principal),
         &from,
-        record(
+        Audit::supervisee(
             "supervisee.leave_cancel",
             id,
-            leave_id,
-            serde_json::json!({}),
+            serde_json::json!({ "leave_id": leave_id }),
         ),
     )
     .await?;

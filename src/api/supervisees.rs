@@ -155,13 +155,11 @@ pub async fn create(
         &state,
         Some(&principal),
         &from,
-        Audit {
-            action: "supervisee.create",
-            target_type: "supervisee",
-            target_id: Some(id.to_string()),
-            supervisee_id: Some(id),
-            detail: serde_json::json!({ "officer_id": officer_id }),
-        },
+        Audit::supervisee(
+            "supervisee.create",
+            id,
+            serde_json::json!({ "officer_id": officer_id }),
+        ),
     )
     .await?;
     let created = store::supervisees::get(&state.db, id, chrono::Utc::now())
@@ -215,13 +213,7 @@ pub async fn get(
         &state,
         Some(&principal),
         &from,
-        Audit {
-            action: "supervisee.read",
-            target_type: "supervisee",
-            target_id: Some(id.to_string()),
-            supervisee_id: Some(id),
-            detail: serde_json::json!({}),
-        },
+        Audit::supervisee("supervisee.read", id, serde_json::json!({})),
     )
     .await?;
     Ok(Json(supervisee.into()))
@@ -260,16 +252,14 @@ pub async fn update(
         &state,
         Some(&principal),
         &from,
-        Audit {
-            action: "supervisee.update",
-            target_type: "supervisee",
-            target_id: Some(id.to_string()),
-            supervisee_id: Some(id),
-            detail: serde_json::json!({
+        Audit::supervisee(
+            "supervisee.update",
+            id,
+            serde_json::json!({
                 "name": name, "officer_id": officer_id, "timezone": timezone,
                 "lost_contact_after_s": lost_contact,
             }),
-        },
+        ),
     )
     .await?;
     let updated = store::supervisees::get(&state.db, id, chrono::Utc::now())
@@ -293,13 +283,11 @@ pub async fn assign_device(
         &state,
         Some(&principal),
         &from,
-        Audit {
-            action: "supervisee.device_assign",
-            target_type: "supervisee",
-            target_id: Some(id.to_string()),
-            supervisee_id: Some(id),
-            detail: serde_json::json!({ "device_id": device_id }),
-        },
+        Audit::supervisee(
+            "supervisee.device_assign",
+            id,
+            serde_json::json!({ "device_id": device_id }),
+        ),
     )
     .await?;
     let updated = store::supervisees::get(&state.db, id, chrono::Utc::now())
@@ -322,13 +310,7 @@ pub async fn unassign_device(
         &state,
         Some(&principal),
         &from,
-        Audit {
-            action: "supervisee.device_unassign",
-            target_type: "supervisee",
-            target_id: Some(id.to_string()),
-            supervisee_id: Some(id),
-            detail: serde_json::json!({}),
-        },
+        Audit::supervisee("supervisee.device_unassign", id, serde_json::json!({})),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)

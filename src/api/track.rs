@@ -104,13 +104,11 @@ pub async fn track(
         &state,
         Some(&principal),
         &from_addr,
-        Audit {
-            action: "supervisee.track_read",
-            target_type: "supervisee",
-            target_id: Some(id.to_string()),
-            supervisee_id: Some(id),
-            detail: serde_json::json!({ "from": from, "to": to, "points": points.len() }),
-        },
+        Audit::supervisee(
+            "supervisee.track_read",
+            id,
+            serde_json::json!({ "from": from, "to": to, "points": points.len() }),
+        ),
     )
     .await?;
     let features = points

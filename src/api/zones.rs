@@ -266,13 +266,11 @@ pub async fn of_supervisee(
         &state,
         Some(&principal),
         &from,
-        Audit {
-            action: "supervisee.zones_read",
-            target_type: "supervisee",
-            target_id: Some(id.to_string()),
-            supervisee_id: Some(id),
-            detail: serde_json::json!({ "zones": zones.len() }),
-        },
+        Audit::supervisee(
+            "supervisee.zones_read",
+            id,
+            serde_json::json!({ "zones": zones.len() }),
+        ),
     )
     .await?;
     Ok(Json(ZoneList {
@@ -296,13 +294,11 @@ pub async fn attach(
         &state,
         Some(&principal),
         &from,
-        Audit {
-            action: "supervisee.zone_attach",
-            target_type: "supervisee",
-            target_id: Some(id.to_string()),
-            supervisee_id: Some(id),
-            detail: serde_json::json!({ "zone_id": zone.id, "already_attached": !created }),
-        },
+        Audit::supervisee(
+            "supervisee.zone_attach",
+            id,
+            serde_json::json!({ "zone_id": zone.id, "already_attached": !created }),
+        ),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -323,13 +319,11 @@ pub async fn detach(
         &state,
         Some(&principal),
         &from,
-        Audit {
-            action: "supervisee.zone_detach",
-            target_type: "supervisee",
-            target_id: Some(id.to_string()),
-            supervisee_id: Some(id),
-            detail: serde_json::json!({ "zone_id": zone_id }),
-        },
+        Audit::supervisee(
+            "supervisee.zone_detach",
+            id,
+            serde_json::json!({ "zone_id": zone_id }),
+        ),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
