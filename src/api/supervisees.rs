@@ -278,7 +278,14 @@ pub async fn assign_device(
     let id = supervisee_in_reach(&state, &principal, &id, Purpose::Record).await?;
     let device_id = Uuid::parse_str(&req.device_id)
         .map_err(|_| ApiError::invalid("invalid_device", "device_id is not a device id"))?;
+    let previous = store::supervisees::get(&state.db, id, chrono::Utc::now())
+        .await?
+        .and_then(|s| s.device_id);
     store::supervisees::assign_device(&state.db, id, device_id, principal.officer_id).await?;
+    state.ingest.registry().changed(device_id).await;
+    if let Some(previous) = previous.filter(|p| *p != device_id) {
+        state.ingest.registry().changed(previous).await;
+    }
     audit(
         &state,
         Some(&principal),
@@ -303,8 +310,14 @@ pub async fn unassign_device(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = supervisee_in_reach(&state, &principal, &id, Purpose::Record).await?;
+    let worn = store::supervisees::get(&state.db, id, chrono::Utc::now())
+        .await?
+        .and_then(|s| s.device_id);
     if !store::supervisees::unassign_device(&state.db, id).await? {
         return Err(ApiError::NotFound);
+    }
+    if let Some(device) = worn {
+        state.ingest.registry().changed(device).await;
     }
     audit(
         &state,

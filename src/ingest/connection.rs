@@ -1,6 +1,9 @@
-//! One device's WebSocket connection: authentication before the upgrade, then a read loop
-//! (decode, flood and garbage limits, in-flight window, hand-off to the writer) and a write
-//! loop (acks, error frames, pings, the closing frame).
+//! One device's WebSocket connection: authentication before the upgrade, then one task per
+//! connection that reads frames (decode, flood and garbage limits, in-flight window, hand-off
+//! to the writer) and writes acks, error frames, pings and the closing frame. One task and
+//! small buffers per connection keep an idle connection at a few KiB of memory; pings and
+//! device re-reads are spread over their interval so thousands of connections made at once do
+//! not tick together.
 //!
 //! This is the only module that handles WebSocket messages; everything past it sees
 //! [`crate::wire`] types. Close codes: 1009 oversized frame, 1008 policy (revoked, flooding,
@@ -14,9 +17,9 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use rand::Rng;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant as TokioInstant;
 
 use super::registry::Kick;
 use super::writer::{AckSink, Pending};
@@ -28,6 +31,9 @@ use crate::store;
 use crate::store::devices::DeviceAuth;
 use crate::store::fixes::StoredReport;
 use crate::wire::{self, ErrorCode, Outbound, Rejection, Report};
+
+/// Initial read buffer of a connection; it grows for a large frame. Fix frames are ~200 bytes.
+const READ_BUFFER_BYTES: usize = 1024;
 
 /// `GET /v1/device/ws`: authenticates the device token, then upgrades.
 pub async fn upgrade(
@@ -69,7 +75,7 @@ pub async fn upgrade(
     let tracker = ingest.inner.connection_tasks.clone();
     ws.max_message_size(limit)
         .max_frame_size(limit)
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .max_write_buffer_size(limit)
         .on_upgrade(move |socket| tracker.track_future(serve(socket, device, ingest, permit)))
@@ -119,11 +125,6 @@ impl Ending {
     }
 }
 
-enum Outgoing {
-    Frame(String),
-    Close(u16, &'static str),
-}
-
 /// A token bucket: `burst` frames, refilled at `rate` per second.
 struct Flood {
     tokens: f64,
@@ -147,14 +148,16 @@ impl Flood {
     }
 }
 
-struct Reader {
+struct Session {
     ingest: Ingest,
     device: DeviceAuth,
-    out: mpsc::Sender<Outgoing>,
+    socket: WebSocket,
+    acks: mpsc::UnboundedReceiver<u64>,
     ack: AckSink,
     flood: Flood,
     garbage: u32,
     stop: tokio_util::sync::CancellationToken,
+    changed: Arc<tokio::sync::Notify>,
 }
 
 async fn serve(
@@ -173,29 +176,28 @@ async fn serve(
         .registry
         .announce_connected(device_id, registration.connected_ms)
         .await;
-    let (sink, stream) = socket.split();
-    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
-    let (out_tx, out_rx) = mpsc::channel(64);
-    let in_flight = Arc::new(Semaphore::new(inner.config.max_in_flight));
-    let writer = tokio::spawn(write_loop(sink, ack_rx, out_rx, inner.config.ping_interval));
-    let mut reader = Reader {
+    let (ack_tx, acks) = mpsc::unbounded_channel();
+    let config = &inner.config;
+    let mut session = Session {
         ingest: ingest.clone(),
         device,
-        out: out_tx.clone(),
+        socket,
+        acks,
         ack: AckSink {
             acks: ack_tx,
-            in_flight: in_flight.clone(),
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
         },
         flood: Flood {
-            tokens: f64::from(inner.config.flood_burst),
-            burst: f64::from(inner.config.flood_burst),
-            rate: f64::from(inner.config.flood_frames_per_s),
+            tokens: f64::from(config.flood_burst),
+            burst: f64::from(config.flood_burst),
+            rate: f64::from(config.flood_frames_per_s),
             last: Instant::now(),
         },
         garbage: 0,
         stop: registration.stop.clone(),
+        changed: registration.changed.clone(),
     };
-    let mut ending = reader.read_loop(stream).await;
+    let mut ending = session.run().await;
     if ending == Ending::Shutdown {
         if let Ok(reason) = registration.reason.lock() {
             ending = match *reason {
@@ -205,18 +207,7 @@ async fn serve(
             };
         }
     }
-    if let Some((code, reason)) = ending.close_frame() {
-        // Let the acks of everything already accepted reach the device first (bounded).
-        let window = u32::try_from(inner.config.max_in_flight).unwrap_or(u32::MAX);
-        let _ =
-            tokio::time::timeout(inner.config.drain_timeout, in_flight.acquire_many(window)).await;
-        let _ = out_tx.send(Outgoing::Close(code, reason)).await;
-    } else {
-        let _ = out_tx.send(Outgoing::Close(0, "")).await;
-    }
-    drop(out_tx);
-    drop(reader);
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    session.finish(ending).await;
     inner.registry.unregister(device_id, registration.conn);
     metrics
         .connections_closed
@@ -225,52 +216,131 @@ async fn serve(
     gauge.dec();
 }
 
-impl Reader {
-    async fn read_loop(&mut self, mut stream: SplitStream<WebSocket>) -> Ending {
-        let config = &self.ingest.inner.config;
-        let idle = config.idle_timeout;
-        let mut refresh = tokio::time::interval(config.device_refresh);
-        refresh.tick().await;
+/// A random point within `period`, so timers of connections made together do not align.
+fn spread(period: Duration) -> TokioInstant {
+    let offset = rand::thread_rng().gen_range(0.0..1.0) * period.as_secs_f64();
+    TokioInstant::now() + Duration::from_secs_f64(offset.max(0.001))
+}
+
+impl Session {
+    async fn send(&mut self, message: Message) -> Result<(), Ending> {
+        self.socket.send(message).await.map_err(|_| Ending::Broken)
+    }
+
+    async fn send_acks(&mut self, seqs: &mut Vec<u64>) -> Result<(), Ending> {
+        let text = Outbound::Ack {
+            seqs: std::mem::take(seqs),
+        }
+        .to_json();
+        self.send(Message::Text(text.into())).await
+    }
+
+    async fn run(&mut self) -> Ending {
+        let config = self.ingest.inner.config.clone();
+        let mut ping = tokio::time::interval_at(spread(config.ping_interval), config.ping_interval);
+        let mut refresh =
+            tokio::time::interval_at(spread(config.device_refresh), config.device_refresh);
+        let idle = tokio::time::sleep(config.idle_timeout);
+        tokio::pin!(idle);
+        let mut seqs = Vec::new();
         loop {
-            let next = tokio::select! {
+            tokio::select! {
                 biased;
                 _ = self.stop.cancelled() => return Ending::Shutdown,
+                _ = self.acks.recv_many(&mut seqs, 1000) => {
+                    if let Err(ending) = self.send_acks(&mut seqs).await {
+                        return ending;
+                    }
+                }
+                _ = ping.tick() => {
+                    if let Err(ending) = self.send(Message::Ping(Default::default())).await {
+                        return ending;
+                    }
+                }
                 _ = refresh.tick() => {
                     if let Some(ending) = self.refresh_device().await {
                         return ending;
                     }
-                    continue;
                 }
-                next = tokio::time::timeout(idle, stream.next()) => next,
-            };
-            let message = match next {
-                Err(_) => return Ending::Idle,
-                Ok(None) => return Ending::PeerClosed,
-                Ok(Some(Err(err))) => return self.read_error(err).await,
-                Ok(Some(Ok(message))) => message,
-            };
-            let limit = self.ingest.inner.config.max_frame_bytes;
-            let result = match message {
-                Message::Text(text) if text.len() > limit => Err(self.oversized().await),
-                Message::Binary(bytes) if bytes.len() > limit => Err(self.oversized().await),
-                Message::Text(text) => self.handle_text(text.as_str()).await,
-                Message::Binary(_) => {
-                    self.reject(Rejection {
-                        seq: None,
-                        code: ErrorCode::BinaryFrame,
-                        message: "binary frames are not part of the protocol; send JSON text"
-                            .into(),
-                    })
-                    .await;
-                    self.count_garbage()
+                _ = self.changed.notified() => {
+                    if let Some(ending) = self.refresh_device().await {
+                        return ending;
+                    }
                 }
-                Message::Close(_) => return Ending::PeerClosed,
-                Message::Ping(_) | Message::Pong(_) => Ok(()),
-            };
-            if let Err(ending) = result {
-                return ending;
+                _ = &mut idle => return Ending::Idle,
+                message = self.socket.recv() => {
+                    idle.as_mut().reset(TokioInstant::now() + config.idle_timeout);
+                    let message = match message {
+                        None => return Ending::PeerClosed,
+                        Some(Err(err)) => return self.read_error(err).await,
+                        Some(Ok(message)) => message,
+                    };
+                    if let Err(ending) = self.handle(message).await {
+                        return ending;
+                    }
+                }
             }
         }
+    }
+
+    async fn handle(&mut self, message: Message) -> Result<(), Ending> {
+        let limit = self.ingest.inner.config.max_frame_bytes;
+        match message {
+            Message::Text(text) if text.len() > limit => Err(self.oversized().await),
+            Message::Binary(bytes) if bytes.len() > limit => Err(self.oversized().await),
+            Message::Text(text) => self.handle_text(text.as_str()).await,
+            Message::Binary(_) => {
+                self.reject(Rejection {
+                    seq: None,
+                    code: ErrorCode::BinaryFrame,
+                    message: "binary frames are not part of the protocol; send JSON text".into(),
+                })
+                .await?;
+                self.count_garbage()
+            }
+            Message::Close(_) => Err(Ending::PeerClosed),
+            Message::Ping(_) | Message::Pong(_) => Ok(()),
+        }
+    }
+
+    /// Sends the last acks (waiting, bounded, for what is still being committed) and the
+    /// closing frame, then lets the peer answer it.
+    async fn finish(&mut self, ending: Ending) {
+        let Some((code, reason)) = ending.close_frame() else {
+            return;
+        };
+        let config = self.ingest.inner.config.clone();
+        let window = config.max_in_flight;
+        let deadline = TokioInstant::now() + config.drain_timeout;
+        let mut seqs = Vec::new();
+        while self.ack.in_flight.available_permits() < window {
+            tokio::select! {
+                _ = self.acks.recv_many(&mut seqs, 1000) => {
+                    if self.send_acks(&mut seqs).await.is_err() {
+                        return;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        while let Ok(seq) = self.acks.try_recv() {
+            seqs.push(seq);
+        }
+        if !seqs.is_empty() && self.send_acks(&mut seqs).await.is_err() {
+            return;
+        }
+        let close = Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        if self.send(close).await.is_err() {
+            return;
+        }
+        // Read until the peer's close (or a bound), so the socket is not reset under it.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(_)) = self.socket.recv().await {}
+        })
+        .await;
     }
 
     async fn read_error(&mut self, err: axum::Error) -> Ending {
@@ -286,17 +356,20 @@ impl Reader {
         }
     }
 
-    async fn oversized(&self) -> Ending {
-        self.reject(Rejection {
+    async fn oversized(&mut self) -> Ending {
+        let message = format!(
+            "frames are limited to {} bytes",
+            self.ingest.inner.config.max_frame_bytes
+        );
+        let rejection = Rejection {
             seq: None,
             code: ErrorCode::FrameTooLarge,
-            message: format!(
-                "frames are limited to {} bytes",
-                self.ingest.inner.config.max_frame_bytes
-            ),
-        })
-        .await;
-        Ending::Oversized
+            message,
+        };
+        match self.reject(rejection).await {
+            Ok(()) => Ending::Oversized,
+            Err(ending) => ending,
+        }
     }
 
     async fn refresh_device(&mut self) -> Option<Ending> {
@@ -323,17 +396,15 @@ impl Reader {
         }
     }
 
-    async fn reject(&self, rejection: Rejection) {
+    async fn reject(&mut self, rejection: Rejection) -> Result<(), Ending> {
         self.ingest
             .inner
             .metrics
             .reports_rejected
             .with_label_values(&[rejection.code.as_str()])
             .inc();
-        let _ = self
-            .out
-            .send(Outgoing::Frame(Outbound::Error(rejection).to_json()))
-            .await;
+        let text = Outbound::Error(rejection).to_json();
+        self.send(Message::Text(text.into())).await
     }
 
     async fn handle_text(&mut self, text: &str) -> Result<(), Ending> {
@@ -353,7 +424,7 @@ impl Reader {
             && decoded.rejections.len() == 1
             && decoded.rejections[0].code == ErrorCode::MalformedJson;
         for rejection in decoded.rejections {
-            self.reject(rejection).await;
+            self.reject(rejection).await?;
         }
         if garbage {
             return self.count_garbage();
@@ -397,14 +468,15 @@ impl Reader {
             .inc_by(waited.elapsed().as_secs_f64());
         let supervisee_id = self.device.supervisee_id;
         for (slot, report) in slots.zip(reports) {
+            let kind = if report.position.is_some() {
+                "fix"
+            } else {
+                "status"
+            };
             inner
                 .metrics
                 .reports_received
-                .with_label_values(&[if report.position.is_some() {
-                    "fix"
-                } else {
-                    "status"
-                }])
+                .with_label_values(&[kind])
                 .inc();
             slot.send(Pending {
                 seq: report.seq,
@@ -425,53 +497,5 @@ impl Reader {
             });
         }
         Ok(())
-    }
-}
-
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut acks: mpsc::UnboundedReceiver<u64>,
-    mut out: mpsc::Receiver<Outgoing>,
-    ping_interval: Duration,
-) {
-    let mut ping = tokio::time::interval(ping_interval);
-    ping.tick().await;
-    let mut seqs = Vec::new();
-    let mut acks_open = true;
-    loop {
-        let message = tokio::select! {
-            biased;
-            received = acks.recv_many(&mut seqs, 1000), if acks_open => {
-                if received == 0 {
-                    acks_open = false;
-                    continue;
-                }
-                Message::Text(Outbound::Ack { seqs: std::mem::take(&mut seqs) }.to_json().into())
-            }
-            outgoing = out.recv() => match outgoing {
-                Some(Outgoing::Frame(text)) => Message::Text(text.into()),
-                Some(Outgoing::Close(code, reason)) => {
-                    while let Ok(seq) = acks.try_recv() {
-                        seqs.push(seq);
-                    }
-                    if !seqs.is_empty() {
-                        let text = Outbound::Ack { seqs: std::mem::take(&mut seqs) }.to_json();
-                        let _ = sink.send(Message::Text(text.into())).await;
-                    }
-                    if code != 0 {
-                        let _ = sink
-                            .send(Message::Close(Some(CloseFrame { code, reason: reason.into() })))
-                            .await;
-                    }
-                    let _ = sink.close().await;
-                    return;
-                }
-                None => return,
-            },
-            _ = ping.tick() => Message::Ping(Default::default()),
-        };
-        if sink.send(message).await.is_err() {
-            return;
-        }
     }
 }

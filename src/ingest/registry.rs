@@ -3,9 +3,10 @@
 //! Each node keeps its own connections in a map. When a device connects, the node closes any
 //! older local connection of that device and announces the connection on the Redis channel
 //! `{prefix}:control`; every other node closes its own older connection of that device. A
-//! revoked device is announced the same way. Announcements carry the connect time so a late
+//! revoked device is announced the same way, and so is a device given to another supervisee
+//! (its connection re-reads the record at once). Announcements carry the connect time so a late
 //! message never closes a newer connection. If the channel is down, connections still re-read
-//! their device every `ingest.device_refresh`, so a revocation takes effect within that time.
+//! their device every `ingest.device_refresh`, so a change takes effect within that time.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -32,6 +34,8 @@ pub enum Kick {
 pub struct Registration {
     pub conn: u64,
     pub stop: CancellationToken,
+    /// Notified when the device's record changed (reassigned): re-read it now.
+    pub changed: Arc<Notify>,
     pub reason: Arc<Mutex<Option<Kick>>>,
     pub connected_ms: i64,
 }
@@ -39,6 +43,7 @@ pub struct Registration {
 struct Entry {
     conn: u64,
     stop: CancellationToken,
+    changed: Arc<Notify>,
     reason: Arc<Mutex<Option<Kick>>>,
     connected_ms: i64,
 }
@@ -52,6 +57,9 @@ enum Announcement {
         at_ms: i64,
     },
     Revoked {
+        device: Uuid,
+    },
+    Changed {
         device: Uuid,
     },
 }
@@ -89,10 +97,12 @@ impl Registry {
         let conn = self.next.fetch_add(1, Ordering::Relaxed);
         let stop = parent.child_token();
         let reason = Arc::new(Mutex::new(None));
+        let changed = Arc::new(Notify::new());
         let connected_ms = chrono::Utc::now().timestamp_millis();
         let entry = Entry {
             conn,
             stop: stop.clone(),
+            changed: changed.clone(),
             reason: reason.clone(),
             connected_ms,
         };
@@ -104,6 +114,7 @@ impl Registry {
         Registration {
             conn,
             stop,
+            changed,
             reason,
             connected_ms,
         }
@@ -157,6 +168,20 @@ impl Registry {
         .await;
     }
 
+    /// Tells the device's connection, here or on another node, to re-read its record.
+    pub async fn changed(&self, device: Uuid) {
+        self.notify_local(device);
+        self.publish(&Announcement::Changed { device }).await;
+    }
+
+    fn notify_local(&self, device: Uuid) {
+        if let Ok(map) = self.connections.lock() {
+            if let Some(entry) = map.get(&device) {
+                entry.changed.notify_one();
+            }
+        }
+    }
+
     /// Closes the device's connection here and on every node.
     pub async fn revoke(&self, device: Uuid) {
         self.kick_local(device, Kick::Revoked, i64::MAX);
@@ -176,6 +201,7 @@ impl Registry {
             Ok(Announcement::Revoked { device }) => {
                 self.kick_local(device, Kick::Revoked, i64::MAX)
             }
+            Ok(Announcement::Changed { device }) => self.notify_local(device),
             Err(err) => tracing::warn!(error = %err, "ignoring a malformed control message"),
         }
     }
