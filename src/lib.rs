@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | wire protocol | [`wire`] | device WebSocket frames, parsed at the edge (pure) |
 //! | ingest | [`ingest`] | device connections, group commit of reports, acks |
-//! | evaluation | (issue 3/6) | the pure geofence and rule engine |
+//! | evaluation | [`eval`] | the pure geofence and rule engine: fix + zones + time → rule events |
 //! | live state | [`live`] | Redis: live positions, deadlines, throttles |
 //! | storage | [`store`] | PostgreSQL: records, history, audit |
 //! | alerts | (issue 4/6) | alert lifecycle and the officers' feed |
@@ -23,6 +23,7 @@ pub mod app;
 pub mod config;
 pub mod credentials;
 pub mod domain;
+pub mod eval;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
