@@ -305,6 +305,16 @@ pub fn table() -> Vec<Route> {
             .returns::<zones::ZoneView>(200)
             .to(zones::get),
         at(
+            M::POST,
+            "/v1/zones/{id}/classify",
+            LOCATION,
+            "zones",
+            "Classify a point against a zone (inside, outside, uncertain)",
+        )
+        .body::<zones::ClassifyRequest>()
+        .returns::<zones::ClassifyResponse>(200)
+        .to(zones::classify),
+        at(
             M::GET,
             "/v1/supervisees/{id}/zones",
             LOCATION,

@@ -18,6 +18,7 @@ use crate::domain::datum::Datum;
 use crate::domain::officer::Role;
 use crate::domain::schedule::Schedule;
 use crate::domain::zone_geometry::{GeometryLimits, ZoneGeometry};
+use crate::eval::Class;
 use crate::store;
 
 #[derive(Serialize, ToSchema)]
@@ -194,6 +195,82 @@ pub async fn create(
     )
     .await?;
     Ok((StatusCode::CREATED, Json(zone.into())))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyRequest {
+    pub lat: f64,
+    pub lon: f64,
+    /// Accuracy radius in metres (default 0: the point alone).
+    pub acc: Option<f64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClassifyResponse {
+    /// `inside`, `outside` or `uncertain` (the accuracy circle straddles the border).
+    pub class: String,
+    /// Distance from the point to the zone's border (widened by `buffer_m`), metres.
+    pub distance_m: f64,
+}
+
+/// `POST /v1/zones/{id}/classify`: where a point lies relative to a zone, with the rule
+/// engine's own code, so an officer can check a zone they have drawn.
+pub async fn classify(
+    State(state): State<AppState>,
+    principal: Principal,
+    from: ClientAddr,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ClassifyRequest>,
+) -> ApiResult<Json<ClassifyResponse>> {
+    let zone = store::zones::get_visible(&state.db, viewer(&principal), parse_id(&id)?)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !(req.lat.is_finite() && (-90.0..=90.0).contains(&req.lat)) {
+        return Err(ApiError::invalid(
+            "invalid_fix",
+            format!("lat {} out of range", req.lat),
+        ));
+    }
+    if !(req.lon.is_finite() && (-180.0..=180.0).contains(&req.lon)) {
+        return Err(ApiError::invalid(
+            "invalid_fix",
+            format!("lon {} out of range", req.lon),
+        ));
+    }
+    let acc = req.acc.unwrap_or(0.0);
+    if !(acc.is_finite() && (0.0..=100_000.0).contains(&acc)) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            format!("acc {acc} must be between 0 and 100000 metres"),
+        ));
+    }
+    let prepared = tokio::task::spawn_blocking(move || zone.prepare())
+        .await
+        .map_err(|e| ApiError::Internal(Box::new(e)))??;
+    let result = prepared.classify(req.lat, req.lon, acc);
+    audit(
+        &state,
+        Some(&principal),
+        &from,
+        Audit {
+            action: "zone.classify",
+            target_type: "zone",
+            target_id: Some(prepared.id().to_string()),
+            supervisee_id: None,
+            detail: serde_json::json!({}),
+        },
+    )
+    .await?;
+    let class = match result.class {
+        Class::Inside => "inside",
+        Class::Outside => "outside",
+        Class::Uncertain => "uncertain",
+    };
+    Ok(Json(ClassifyResponse {
+        class: class.to_owned(),
+        distance_m: result.distance_m,
+    }))
 }
 
 fn viewer(principal: &Principal) -> Option<uuid::Uuid> {

@@ -6,6 +6,10 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{StoreError, StoreResult};
+use crate::domain::datum::Datum;
+use crate::domain::schedule::Schedule;
+use crate::domain::zone_geometry::{GeometryLimits, ZoneGeometry};
+use crate::eval::{PreparedZone, ZoneKind};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Zone {
@@ -22,6 +26,35 @@ pub struct Zone {
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Zone {
+    /// The zone as the rule engine uses it: geometry re-read (it was validated and converted
+    /// on input), edges indexed. Fails only if a stored row is corrupt.
+    pub fn prepare(&self) -> Result<PreparedZone, StoreError> {
+        let malformed = |what: String| StoreError::Malformed(format!("zone {}: {what}", self.id));
+        let limits = GeometryLimits {
+            max_vertices: usize::MAX,
+            max_extent_m: f64::INFINITY,
+            max_radius_m: f64::INFINITY,
+        };
+        let geometry = ZoneGeometry::parse(&self.geometry, Datum::Wgs84, &limits)
+            .map_err(|e| malformed(e.to_string()))?;
+        let schedule = Schedule::parse(&self.schedule).map_err(|e| malformed(e.to_string()))?;
+        let kind = match self.kind.as_str() {
+            "inclusion" => ZoneKind::Inclusion,
+            "exclusion" => ZoneKind::Exclusion,
+            other => return Err(malformed(format!("unknown kind {other:?}"))),
+        };
+        Ok(PreparedZone::prepare(
+            self.id,
+            kind,
+            &geometry,
+            schedule,
+            self.buffer_m,
+            u32::try_from(self.confirm_fixes).unwrap_or(1).max(1),
+        ))
+    }
 }
 
 const COLUMNS: &str = "z.id, z.name, z.kind, z.geometry, z.source_geometry, z.source_datum,

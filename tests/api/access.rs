@@ -57,6 +57,7 @@ fn expected() -> Vec<(&'static str, &'static str, &'static [Caller])> {
         ("POST", "/v1/zones", LOCATION_ROLES),
         ("GET", "/v1/zones", LOCATION_ROLES),
         ("GET", "/v1/zones/{id}", LOCATION_IN_CASELOAD),
+        ("POST", "/v1/zones/{id}/classify", LOCATION_IN_CASELOAD),
         ("GET", "/v1/supervisees/{id}/zones", LOCATION_IN_CASELOAD),
         (
             "PUT",
@@ -256,6 +257,9 @@ fn request(method: &str, template: &str, a: &Accounts, w: &World) -> (String, Op
             "name": "Li Si", "officer_id": a.own_id, "timezone": "Asia/Shanghai", "lost_contact_after_s": 600
         })),
         ("PATCH", _) => Some(json!({ "name": "Wang Wu" })),
+        ("POST", "/v1/zones/{id}/classify") => {
+            Some(json!({ "lat": 33.62, "lon": 114.65, "acc": 10.0 }))
+        }
         ("PUT", "/v1/supervisees/{id}/device") => Some(json!({ "device_id": w.spare_device })),
         ("POST", "/v1/zones") => Some(json!({
             "name": "Park", "kind": "exclusion",

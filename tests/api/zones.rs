@@ -258,3 +258,122 @@ async fn one_zone_serves_many_supervisees_and_detaching_removes_only_one_link() 
         .expect(200);
     assert_eq!(second_zones.body["items"][0]["id"], zone);
 }
+
+#[tokio::test]
+async fn classify_answers_inside_outside_or_uncertain_with_the_distance_to_the_border() {
+    let app = spawn_app().await;
+    let (_, _, token) = officer(&app).await;
+    // A 200 m circle; 0.001 degrees of latitude is about 111 m.
+    let zone = draw(
+        &app,
+        &token,
+        json!({"type": "Circle", "coordinates": [114.65, 33.62], "radius_m": 200.0}),
+        "wgs84",
+    )
+    .await
+    .expect(201)
+    .id();
+    let path = format!("/v1/zones/{zone}/classify");
+    let centre = app
+        .post(
+            &path,
+            &token,
+            json!({"lat": 33.62, "lon": 114.65, "acc": 10.0}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(centre.body["class"], "inside");
+    assert!(
+        (centre.body["distance_m"].as_f64().unwrap() - 200.0).abs() < 1.0,
+        "{}",
+        centre.text
+    );
+    let far = app
+        .post(
+            &path,
+            &token,
+            json!({"lat": 33.63, "lon": 114.65, "acc": 10.0}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(far.body["class"], "outside");
+    // ~1109 m from the centre, ~909 m from the border.
+    assert!(
+        (far.body["distance_m"].as_f64().unwrap() - 909.0).abs() < 5.0,
+        "{}",
+        far.text
+    );
+    // 20 m inside the border with 50 m accuracy: the circle straddles the border.
+    let near = app
+        .post(
+            &path,
+            &token,
+            json!({"lat": 33.62 + 180.0 / 111_000.0, "lon": 114.65, "acc": 50.0}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(near.body["class"], "uncertain");
+    let same_point_precise = app
+        .post(
+            &path,
+            &token,
+            json!({"lat": 33.62 + 180.0 / 111_000.0, "lon": 114.65, "acc": 5.0}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(same_point_precise.body["class"], "inside");
+    let bad = app
+        .post(&path, &token, json!({"lat": 95.0, "lon": 114.65}))
+        .await
+        .expect(422);
+    assert_eq!(bad.body["error"], "invalid_fix");
+    app.post(
+        &format!("/v1/zones/{}/classify", uuid::Uuid::new_v4()),
+        &token,
+        json!({"lat": 33.6, "lon": 114.6}),
+    )
+    .await
+    .expect(404);
+}
+
+#[tokio::test]
+async fn classify_uses_the_exclusion_buffer_and_a_polygon_border() {
+    let app = spawn_app().await;
+    let (_, _, token) = officer(&app).await;
+    let square = TestApp::square(114.65, 33.62, 0.001);
+    let plain = draw(&app, &token, square.clone(), "wgs84")
+        .await
+        .expect(201)
+        .id();
+    let buffered = app
+        .post(
+            "/v1/zones",
+            &token,
+            json!({"name": "School", "kind": "exclusion", "geometry": square, "buffer_m": 50.0}),
+        )
+        .await
+        .expect(201)
+        .id();
+    // 30 m east of the square's east edge (0.001 deg of longitude at 33.62 N is ~92.7 m).
+    let lon = 114.651 + 30.0 / 92_700.0;
+    let point = json!({"lat": 33.62, "lon": lon, "acc": 5.0});
+    let outside = app
+        .post(
+            &format!("/v1/zones/{plain}/classify"),
+            &token,
+            point.clone(),
+        )
+        .await
+        .expect(200);
+    assert_eq!(outside.body["class"], "outside");
+    assert!(
+        (outside.body["distance_m"].as_f64().unwrap() - 30.0).abs() < 1.0,
+        "{}",
+        outside.text
+    );
+    let inside_buffer = app
+        .post(&format!("/v1/zones/{buffered}/classify"), &token, point)
+        .await
+        .expect(200);
+    assert_eq!(inside_buffer.body["class"], "inside");
+}
