@@ -26,6 +26,7 @@ use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::store;
 use crate::upkeep;
+use crate::zone_cache::ZoneCache;
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +68,9 @@ pub struct Application {
     shutdown: CancellationToken,
     background: TaskTracker,
 }
+
+/// Prepared zones kept per process (a shared layer of all a city's schools fits).
+const ZONE_CACHE_CAPACITY: usize = 50_000;
 
 /// Live hashes of devices not heard from for this long expire from Redis.
 const LIVE_STATE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -122,6 +126,7 @@ impl Application {
             ingest,
             config: Arc::new(config),
             metrics,
+            zones: Arc::new(ZoneCache::new(ZONE_CACHE_CAPACITY)),
             openapi: Arc::new(openapi),
         };
         Ok(Application {

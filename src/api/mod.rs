@@ -39,6 +39,7 @@ use crate::ingest::Ingest;
 use crate::live::devices::LiveState;
 use crate::live::Live;
 use crate::metrics::Metrics;
+use crate::zone_cache::ZoneCache;
 use error::ApiError;
 
 /// What every handler may reach.
@@ -50,6 +51,8 @@ pub struct AppState {
     pub ingest: Ingest,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
+    /// Zones prepared for the rule engine.
+    pub zones: Arc<ZoneCache>,
     /// The OpenAPI document, rendered once.
     pub openapi: Arc<String>,
 }

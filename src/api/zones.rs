@@ -245,9 +245,7 @@ pub async fn classify(
             format!("acc {acc} must be between 0 and 100000 metres"),
         ));
     }
-    let prepared = tokio::task::spawn_blocking(move || zone.prepare())
-        .await
-        .map_err(|e| ApiError::Internal(Box::new(e)))??;
+    let prepared = state.zones.get(zone).await?;
     let result = prepared.classify(req.lat, req.lon, acc);
     audit(
         &state,
