@@ -30,5 +30,5 @@ pub mod metrics;
 pub mod store;
 pub mod telemetry;
 pub mod upkeep;
-pub mod zone_cache;
 pub mod wire;
+pub mod zone_cache;
