@@ -2,6 +2,7 @@
 //! device protocol only ever sees valid values. Everything here is pure: no I/O, no clock.
 
 pub mod datum;
+pub mod json;
 pub mod officer;
 pub mod schedule;
 pub mod supervision;

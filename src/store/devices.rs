@@ -73,22 +73,18 @@ pub async fn revoke(pool: &PgPool, id: Uuid) -> StoreResult<bool> {
     Ok(true)
 }
 
-/// A device as the ingest layer sees it: its wearer and whether that wearer is under an active
-/// monitoring order now.
+/// A device as the ingest layer sees it: revoked or not, and its wearer. (Whether the wearer is
+/// under an active monitoring order depends on the time of each fix, so the rule engine decides
+/// that per fix from the orders, not the connection.)
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DeviceAuth {
     pub id: Uuid,
     pub revoked: bool,
     pub supervisee_id: Option<Uuid>,
-    pub under_supervision: bool,
 }
 
 const AUTH_SELECT: &str = "
-    select d.id, d.revoked_at is not null as revoked, a.supervisee_id,
-           coalesce(exists (select 1 from monitoring_orders o
-                            where o.supervisee_id = a.supervisee_id
-                              and o.starts_at <= now() and o.ends_at > now()), false)
-               as under_supervision
+    select d.id, d.revoked_at is not null as revoked, a.supervisee_id
     from devices d
     left join device_assignments a on a.device_id = d.id and a.ended_at is null";
 

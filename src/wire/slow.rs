@@ -6,6 +6,7 @@
 //! strings with escapes); its cost is a full `Value` tree, bounded by the frame size limit and
 //! serde_json's nesting limit.
 
+use crate::domain::json::kind_of as kind;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -99,16 +100,5 @@ fn float(v: Option<&Value>) -> Slot<f64> {
         Some(other) => other
             .as_f64()
             .map_or_else(|| Slot::Wrong(render(other)), Slot::Val),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }

@@ -3,6 +3,7 @@
 //! that only sums array lengths, so an oversized input is rejected before any allocation
 //! proportional to it.
 
+use crate::domain::json::kind_of as kind;
 use serde_json::{Map, Value};
 
 use super::error::{GeometryError, VertexRef};
@@ -15,18 +16,6 @@ pub(super) type RawPolygon = Vec<Vec<(f64, f64)>>;
 pub(super) enum RawGeometry {
     Polygons(Vec<RawPolygon>),
     Circle { center: (f64, f64), radius_m: f64 },
-}
-
-/// The name of a JSON value's kind, for messages.
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn array<'a>(v: &'a Value, path: &str, what: &str) -> Result<&'a Vec<Value>, GeometryError> {
