@@ -121,6 +121,28 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
+/// A required free-text field, trimmed, of 1 to `max` characters; otherwise 422 with `code`.
+pub fn text<'a>(
+    field: &str,
+    value: &'a str,
+    max: usize,
+    code: &'static str,
+) -> Result<&'a str, ApiError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max {
+        return Err(ApiError::invalid(
+            code,
+            format!("{field} must have 1 to {max} characters"),
+        ));
+    }
+    Ok(value)
+}
+
+/// A display name (officer, supervisee, zone): 1 to 200 characters.
+pub fn name(value: &str) -> Result<&str, ApiError> {
+    text("name", value, 200, "invalid_name")
+}
+
 /// Parses an id from a path; anything that is not an id is simply not found.
 pub fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::access::{audit, Audit};
 use super::error::{ApiError, ApiResult};
-use super::extract::{parse_id, ApiJson, ClientAddr, Principal};
+use super::extract::{self, parse_id, ApiJson, ClientAddr, Principal};
 use super::AppState;
 use crate::credentials;
 use crate::domain::officer::{check_password, parse_username, Role, Roles};
@@ -74,13 +74,7 @@ pub async fn create(
                 .map_err(|m| ApiError::invalid("invalid_role", m))?,
         );
     }
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid(
-            "invalid_name",
-            "name must have 1 to 200 characters",
-        ));
-    }
+    let name = extract::name(&req.name)?;
     let password_hash = credentials::hash_password(req.password)
         .await
         .map_err(|e| ApiError::Internal(Box::new(e)))?;

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::access::{audit, supervisee_in_reach, Audit, Purpose};
 use super::error::{ApiError, ApiResult};
-use super::extract::{parse_id, ApiJson, ClientAddr, Principal};
+use super::extract::{self, parse_id, ApiJson, ClientAddr, Principal};
 use super::zones::{geometry_limits, parse_datum};
 use super::AppState;
 use crate::domain::supervision::{OrderBasis, Period};
@@ -124,17 +124,6 @@ pub struct LeaveList {
     pub items: Vec<LeaveView>,
 }
 
-fn check_text(field: &str, value: &str, max: usize) -> ApiResult<String> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > max {
-        return Err(ApiError::invalid(
-            "invalid_text",
-            format!("{field} must have 1 to {max} characters"),
-        ));
-    }
-    Ok(value.to_owned())
-}
-
 pub async fn create_order(
     State(state): State<AppState>,
     principal: Principal,
@@ -153,13 +142,13 @@ pub async fn create_order(
         state.config.supervision.max_order_days,
     )
     .map_err(|m| ApiError::invalid("invalid_period", m))?;
-    let approved_by = check_text("approved_by", &req.approved_by, 200)?;
+    let approved_by = extract::text("approved_by", &req.approved_by, 200, "invalid_text")?;
     let order = store::orders::create_order(
         &state.db,
         id,
         basis,
         period,
-        &approved_by,
+        approved_by,
         principal.officer_id,
     )
     .await?;
@@ -222,7 +211,7 @@ pub async fn create_leave(
             "the leave has already ended; leave is approved before or during the trip",
         ));
     }
-    let reason = check_text("reason", &req.reason, 1000)?;
+    let reason = extract::text("reason", &req.reason, 1000, "invalid_text")?;
     let datum = parse_datum(req.datum.as_deref())?;
     let destination = match &req.destination {
         None | Some(serde_json::Value::Null) => None,
@@ -239,7 +228,7 @@ pub async fn create_leave(
             destination: destination.as_ref().map(ZoneGeometry::to_geojson),
             source_destination: req.destination.as_ref().filter(|d| !d.is_null()),
             source_datum: destination.as_ref().map(|_| datum.as_str()),
-            reason: &reason,
+            reason,
             created_by: principal.officer_id,
         },
     )

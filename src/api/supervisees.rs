@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::access::{audit, supervisee_in_reach, Audit, Purpose};
 use super::error::{ApiError, ApiResult};
-use super::extract::{parse_cursor, ApiJson, ApiQuery, ClientAddr, Principal};
+use super::extract::{self, parse_cursor, ApiJson, ApiQuery, ClientAddr, Principal};
 use super::{page_limit, AppState, PageQuery};
 use crate::domain::officer::Role;
 use crate::domain::supervision::parse_timezone;
@@ -80,17 +80,6 @@ pub struct AssignDevice {
     pub device_id: String,
 }
 
-fn check_name(name: &str) -> ApiResult<&str> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid(
-            "invalid_name",
-            "name must have 1 to 200 characters",
-        ));
-    }
-    Ok(name)
-}
-
 fn check_lost_contact(state: &AppState, seconds: i64) -> ApiResult<i32> {
     let s = &state.config.supervision;
     let (min, max) = (
@@ -132,7 +121,7 @@ pub async fn create(
     from: ClientAddr,
     ApiJson(req): ApiJson<CreateSupervisee>,
 ) -> ApiResult<(StatusCode, Json<SuperviseeView>)> {
-    let name = check_name(&req.name)?;
+    let name = extract::name(&req.name)?;
     let timezone = check_timezone(&req.timezone)?;
     let lost_contact = check_lost_contact(
         &state,
@@ -227,7 +216,7 @@ pub async fn update(
     ApiJson(req): ApiJson<UpdateSupervisee>,
 ) -> ApiResult<Json<SuperviseeView>> {
     let id = supervisee_in_reach(&state, &principal, &id, Purpose::Record).await?;
-    let name = req.name.as_deref().map(check_name).transpose()?;
+    let name = req.name.as_deref().map(extract::name).transpose()?;
     let timezone = req.timezone.as_deref().map(check_timezone).transpose()?;
     let lost_contact = req
         .lost_contact_after_s

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::access::{audit, supervisee_in_reach, Audit, Purpose};
 use super::error::{ApiError, ApiResult};
-use super::extract::{parse_cursor, parse_id, ApiJson, ApiQuery, ClientAddr, Principal};
+use super::extract::{self, parse_cursor, parse_id, ApiJson, ApiQuery, ClientAddr, Principal};
 use super::{page_limit, AppState, PageQuery};
 use crate::domain::datum::Datum;
 use crate::domain::officer::Role;
@@ -117,13 +117,7 @@ pub async fn create(
     from: ClientAddr,
     ApiJson(req): ApiJson<CreateZone>,
 ) -> ApiResult<(StatusCode, Json<ZoneView>)> {
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid(
-            "invalid_name",
-            "name must have 1 to 200 characters",
-        ));
-    }
+    let name = extract::name(&req.name)?;
     if req.kind != "inclusion" && req.kind != "exclusion" {
         return Err(ApiError::invalid(
             "invalid_kind",
