@@ -20,7 +20,10 @@ pub struct Metrics {
     /// Device connections closed, by reason.
     pub connections_closed: IntCounterVec,
     /// Device reports received (decoded and valid), by kind: fix, status.
-    pub reports_received: IntCounterVec,
+    /// (`reports_received_total{kind="fix"}` and `{kind="status"}`, resolved once: they are
+    /// counted per frame on the hot path.)
+    pub fixes_received: IntCounter,
+    pub statuses_received: IntCounter,
     /// Device reports rejected, by error code.
     pub reports_rejected: IntCounterVec,
     /// Reports newly stored, and reports that were already stored (resends).
@@ -118,9 +121,8 @@ impl Metrics {
             "Valid device reports received, by kind",
             &["kind"],
         )?;
-        for kind in ["fix", "status"] {
-            reports_received.with_label_values(&[kind]);
-        }
+        let fixes_received = reports_received.with_label_values(&["fix"]);
+        let statuses_received = reports_received.with_label_values(&["status"]);
         let reports_rejected = counter_vec(
             &registry,
             "reports_rejected_total",
@@ -186,7 +188,8 @@ impl Metrics {
             logins,
             connections,
             connections_closed,
-            reports_received,
+            fixes_received,
+            statuses_received,
             reports_rejected,
             reports_stored,
             reports_duplicate,

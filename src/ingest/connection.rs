@@ -467,17 +467,10 @@ impl Session {
             .backpressure_seconds
             .inc_by(waited.elapsed().as_secs_f64());
         let supervisee_id = self.device.supervisee_id;
+        let fixes = reports.iter().filter(|r| r.position.is_some()).count() as u64;
+        inner.metrics.fixes_received.inc_by(fixes);
+        inner.metrics.statuses_received.inc_by(n as u64 - fixes);
         for (slot, report) in slots.zip(reports) {
-            let kind = if report.position.is_some() {
-                "fix"
-            } else {
-                "status"
-            };
-            inner
-                .metrics
-                .reports_received
-                .with_label_values(&[kind])
-                .inc();
             slot.send(Pending {
                 seq: report.seq,
                 report: StoredReport {
