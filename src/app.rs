@@ -16,7 +16,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alerts::Alerts;
 use crate::api::{self, AppState};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::credentials;
 use crate::domain::officer::{Role, Roles};
@@ -103,8 +105,22 @@ impl Application {
         let shutdown = CancellationToken::new();
         let background = TaskTracker::new();
         let live_state = LiveState::new(live.clone(), LIVE_STATE_TTL);
+        let clock = Clock::system();
+        let zones = Arc::new(ZoneCache::new(ZONE_CACHE_CAPACITY));
+        let (alerts, evaluate) = Alerts::start(
+            db.clone(),
+            live.clone(),
+            live_state.clone(),
+            zones.clone(),
+            &config,
+            metrics.clone(),
+            clock.clone(),
+            shutdown.clone(),
+            &background,
+        );
         let ingest = Ingest::start(
             db.clone(),
+            evaluate,
             live.clone(),
             live_state.clone(),
             &config.ingest,
@@ -126,8 +142,10 @@ impl Application {
             ingest,
             config: Arc::new(config),
             metrics,
-            zones: Arc::new(ZoneCache::new(ZONE_CACHE_CAPACITY)),
+            zones,
             openapi: Arc::new(openapi),
+            clock,
+            alerts: alerts.context,
         };
         Ok(Application {
             listener,
@@ -138,6 +156,11 @@ impl Application {
     }
 
     /// The address actually bound (port 0 in the configuration picks a free one).
+    /// The node's clock (tests advance it to show time-driven behaviour on time).
+    pub fn clock(&self) -> Clock {
+        self.state.clock.clone()
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()

@@ -9,9 +9,13 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+mod alerts;
+
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
+
+pub use alerts::{AlertsConfig, EscalateAfter, Severity, SeverityConfig};
 
 /// The configuration reference, embedded.
 pub const DEFAULT_CONFIG: &str = include_str!("default_config.toml");
@@ -29,6 +33,7 @@ pub struct Config {
     pub zones: ZonesConfig,
     pub ingest: IngestConfig,
     pub history: HistoryConfig,
+    pub alerts: AlertsConfig,
     pub log: LogConfig,
 }
 
@@ -357,6 +362,7 @@ impl Config {
             tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),
             format!("log.level: {:?} is not a tracing filter", self.log.level),
         );
+        problems.extend(self.alerts.problems());
         if problems.is_empty() {
             Ok(())
         } else {

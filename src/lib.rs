@@ -10,16 +10,18 @@
 //! | evaluation | [`eval`] | the pure geofence and rule engine: fix + zones + time → rule events |
 //! | live state | [`live`] | Redis: live positions, deadlines, throttles |
 //! | storage | [`store`] | PostgreSQL: records, history, audit |
-//! | alerts | (issue 4/6) | alert lifecycle and the officers' feed |
+//! | alerts | [`alerts`] | evaluation stage, alert lifecycle, lost contact, the officers' feed |
 //! | officer API | [`api`] | HTTP routes, access control, OpenAPI |
 //!
 //! Around them: [`domain`] (types parsed once at the edge: roles, zones, datums, schedules),
-//! [`config`] (layered, validated configuration), [`app`] (build and run, shutdown),
+//! [`config`] (layered, validated configuration), [`app`] (build and run, shutdown), [`clock`],
 //! [`credentials`] (passwords and tokens), [`upkeep`] (partitions, retention, live-state
 //! rebuild), [`metrics`] and [`telemetry`].
 
+pub mod alerts;
 pub mod api;
 pub mod app;
+pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod domain;

@@ -45,6 +45,26 @@ pub struct Metrics {
     pub store_errors: IntCounterVec,
     /// Live state rebuilt from PostgreSQL after Redis lost it.
     pub live_rebuilds: IntCounter,
+    /// Alerts raised, by kind and severity.
+    pub alerts_raised: IntCounterVec,
+    /// Stored alert changes (feed events), by action.
+    pub alert_changes: IntCounterVec,
+    /// From a report's arrival to the alert it decided being stored.
+    pub fix_alert_stored_duration: Histogram,
+    /// From a report's receipt to the alert it decided being written to an officer's feed.
+    pub fix_feed_duration: Histogram,
+    /// Batches waiting for evaluation.
+    pub evaluation_queue_depth: IntGauge,
+    /// Time to evaluate one batch (rules, state, engine, alerts).
+    pub evaluation_duration: Histogram,
+    pub reports_evaluated: IntCounter,
+    /// Supervisees evaluated again because another node changed their state meanwhile.
+    pub evaluation_conflicts: IntCounter,
+    /// Lost-contact sweeps run, and deadlines moved past an outage instead of firing.
+    pub lost_contact_sweeps: IntCounter,
+    pub lost_contact_extended: IntCounter,
+    /// Officer feed connections closed because they fell behind (they resume from a cursor).
+    pub feed_overflows: IntCounter,
 }
 
 fn counter_vec(
@@ -181,8 +201,83 @@ impl Metrics {
             "live_rebuilds_total",
             "Live state rebuilt from PostgreSQL after Redis lost it",
         )?;
+        let alerts_raised = counter_vec(
+            &registry,
+            "alerts_raised_total",
+            "Alerts raised, by kind and severity",
+            &["kind", "severity"],
+        )?;
+        let alert_changes = counter_vec(
+            &registry,
+            "alert_changes_total",
+            "Stored alert changes, by action",
+            &["action"],
+        )?;
+        for action in ["opened", "cleared", "acknowledged", "resolved", "escalated"] {
+            alert_changes.with_label_values(&[action]);
+        }
+        let fix_alert_stored_duration = histogram(
+            &registry,
+            "fix_alert_stored_duration_seconds",
+            "From a report's arrival to the alert it decided being stored",
+            LATENCY_BUCKETS.to_vec(),
+        )?;
+        let fix_feed_duration = histogram(
+            &registry,
+            "fix_officer_feed_duration_seconds",
+            "From a report's receipt to its alert being written to an officer's feed",
+            LATENCY_BUCKETS.to_vec(),
+        )?;
+        let evaluation_queue_depth = IntGauge::new(
+            "evaluation_queue_depth",
+            "Stored batches waiting for evaluation",
+        )?;
+        registry.register(Box::new(evaluation_queue_depth.clone()))?;
+        let evaluation_duration = histogram(
+            &registry,
+            "evaluation_batch_duration_seconds",
+            "Time to evaluate one batch of stored reports",
+            LATENCY_BUCKETS.to_vec(),
+        )?;
+        let reports_evaluated = counter(
+            &registry,
+            "reports_evaluated_total",
+            "Reports run through the rule engine",
+        )?;
+        let evaluation_conflicts = counter(
+            &registry,
+            "evaluation_conflicts_total",
+            "Supervisees evaluated again because their state changed on another node",
+        )?;
+        let lost_contact_sweeps = counter(
+            &registry,
+            "lost_contact_sweeps_total",
+            "Lost-contact deadline sweeps run",
+        )?;
+        let lost_contact_extended = counter(
+            &registry,
+            "lost_contact_deadlines_extended_total",
+            "Lost-contact deadlines moved past a system outage instead of firing",
+        )?;
+        let feed_overflows = counter(
+            &registry,
+            "officer_feed_overflows_total",
+            "Officer feed connections closed for falling behind",
+        )?;
+        connections.with_label_values(&["officer"]);
         Ok(Metrics {
             registry,
+            alerts_raised,
+            alert_changes,
+            fix_alert_stored_duration,
+            fix_feed_duration,
+            evaluation_queue_depth,
+            evaluation_duration,
+            reports_evaluated,
+            evaluation_conflicts,
+            lost_contact_sweeps,
+            lost_contact_extended,
+            feed_overflows,
             http_requests,
             http_duration,
             logins,

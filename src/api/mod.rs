@@ -6,11 +6,13 @@
 //! document are both built from that table. Errors are JSON ([`error::ApiError`]).
 
 pub mod access;
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod devices;
 pub mod error;
 pub mod extract;
+pub mod feed;
 pub mod officers;
 pub mod openapi;
 pub mod ops;
@@ -55,6 +57,18 @@ pub struct AppState {
     pub zones: Arc<ZoneCache>,
     /// The OpenAPI document, rendered once.
     pub openapi: Arc<String>,
+    /// The node's clock for alert timing.
+    pub clock: crate::clock::Clock,
+    /// The alert side: rules cache, feed hub, engine state.
+    pub alerts: Arc<crate::alerts::Context>,
+}
+
+impl AppState {
+    /// A supervisee's zones, orders, leave or record changed: every node re-reads their rules.
+    pub async fn rules_changed(&self, supervisee: uuid::Uuid) {
+        self.alerts.rules.forget(supervisee);
+        crate::alerts::bus::rules_changed(&self.live, supervisee).await;
+    }
 }
 
 /// `?limit=&after=` for listings.

@@ -152,6 +152,7 @@ pub async fn create_order(
         principal.officer_id,
     )
     .await?;
+    state.rules_changed(id).await;
     audit(
         &state,
         Some(&principal),
@@ -233,6 +234,7 @@ pub async fn create_leave(
         },
     )
     .await?;
+    state.rules_changed(id).await;
     audit(
         &state,
         Some(&principal),
@@ -282,6 +284,7 @@ pub async fn cancel_leave(
     let leave = store::orders::cancel_leave(&state.db, id, leave_id, principal.officer_id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    state.rules_changed(id).await;
     audit(
         &state,
         Some(&principal),

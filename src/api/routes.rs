@@ -13,7 +13,9 @@ use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
 
 use super::access::{Access, ADMIN, ADMIN_OR_SUPERVISOR, LOCATION, RECORDS};
-use super::{audit, auth, devices, officers, ops, orders, supervisees, track, zones, AppState};
+use super::{
+    alerts, audit, auth, devices, feed, officers, ops, orders, supervisees, track, zones, AppState,
+};
 
 /// Collects a schema and the schemas it refers to.
 pub type SchemaCollector = fn(&mut Vec<(String, RefOr<Schema>)>);
@@ -174,6 +176,15 @@ pub fn table() -> Vec<Route> {
         )
         .returns::<officers::OfficerView>(200)
         .to(auth::me),
+        at(
+            M::POST,
+            "/v1/auth/ws-ticket",
+            LOCATION,
+            "auth",
+            "A single-use ticket for the officer feed (browsers)",
+        )
+        .returns::<feed::TicketResponse>(201)
+        .to(feed::ticket),
         // Officer accounts.
         at(
             M::POST,
@@ -409,6 +420,63 @@ pub fn table() -> Vec<Route> {
         )
         .returns::<track::Track>(200)
         .to(track::track),
+        at(
+            M::GET,
+            "/v1/supervisees/{id}/position",
+            LOCATION,
+            "history",
+            "A supervisee's live position",
+        )
+        .returns::<track::PositionView>(200)
+        .to(track::position),
+        // Alerts and the officers' live feed (docs/alerts.md).
+        at(
+            M::GET,
+            "/v1/alerts",
+            LOCATION,
+            "alerts",
+            "Alerts in the caller's caseload",
+        )
+        .returns::<alerts::AlertList>(200)
+        .to(alerts::list),
+        at(
+            M::GET,
+            "/v1/alerts/{id}",
+            LOCATION,
+            "alerts",
+            "One alert with its events",
+        )
+        .returns::<alerts::AlertDetail>(200)
+        .to(alerts::get),
+        at(
+            M::POST,
+            "/v1/alerts/{id}/acknowledge",
+            LOCATION,
+            "alerts",
+            "Acknowledge an alert",
+        )
+        .body::<alerts::StepRequest>()
+        .returns::<crate::alerts::view::AlertView>(200)
+        .to(alerts::acknowledge),
+        at(
+            M::POST,
+            "/v1/alerts/{id}/resolve",
+            LOCATION,
+            "alerts",
+            "Resolve an alert (a note is required for a critical one)",
+        )
+        .body::<alerts::StepRequest>()
+        .returns::<crate::alerts::view::AlertView>(200)
+        .to(alerts::resolve),
+        at(
+            M::GET,
+            "/v1/officer/ws",
+            Access::Public,
+            "alerts",
+            "Officer live feed (WebSocket; bearer header or ?ticket=, optional ?after=)",
+        )
+        .status(101)
+        .to(feed::officer_ws),
         // Audit.
         at(M::GET, "/v1/audit", ADMIN, "audit", "Read the audit log")
             .returns::<audit::AuditList>(200)

@@ -140,6 +140,7 @@ pub async fn create(
         },
     )
     .await?;
+    state.rules_changed(id).await;
     audit(
         &state,
         Some(&principal),

@@ -131,6 +131,53 @@ pub async fn track(
     }))
 }
 
+/// A supervisee's live position, from Redis.
+#[derive(Serialize, ToSchema)]
+pub struct PositionView {
+    pub supervisee_id: Uuid,
+    pub device_id: Option<Uuid>,
+    /// When the device was last heard from (any report, server time).
+    pub last_report_at: Option<DateTime<Utc>>,
+    /// The newest fix (`seq`, `ts`, `lat`, `lon`, `acc`, `src`, `speed`); null before the first.
+    #[schema(value_type = Option<Object>)]
+    pub fix: Option<serde_json::Value>,
+    pub bat: Option<i16>,
+    pub strap: Option<String>,
+}
+
+pub async fn position(
+    State(state): State<AppState>,
+    principal: Principal,
+    from_addr: ClientAddr,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PositionView>> {
+    let id = supervisee_in_reach(&state, &principal, &id, Purpose::Location).await?;
+    let live = state.live_state.supervisee(id).await?;
+    audit(
+        &state,
+        Some(&principal),
+        &from_addr,
+        Audit::supervisee("supervisee.position_read", id, serde_json::json!({})),
+    )
+    .await?;
+    let live = live.unwrap_or_default();
+    let fix = match (live.ts, live.lat, live.lon) {
+        (Some(ts), Some(lat), Some(lon)) => Some(serde_json::json!({
+            "seq": live.seq, "ts": ts, "lat": lat, "lon": lon, "acc": live.acc,
+            "src": live.src, "speed": live.speed,
+        })),
+        _ => None,
+    };
+    Ok(Json(PositionView {
+        supervisee_id: id,
+        device_id: live.device_id,
+        last_report_at: live.last_report,
+        fix,
+        bat: live.bat,
+        strap: live.strap,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -359,6 +359,7 @@ pub async fn attach(
         .await?
         .ok_or(ApiError::NotFound)?;
     let created = store::zones::attach(&state.db, id, zone.id, principal.officer_id).await?;
+    state.rules_changed(id).await;
     audit(
         &state,
         Some(&principal),
@@ -384,6 +385,7 @@ pub async fn detach(
     if !store::zones::detach(&state.db, id, zone_id).await? {
         return Err(ApiError::NotFound);
     }
+    state.rules_changed(id).await;
     audit(
         &state,
         Some(&principal),

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alerts::evaluator::EvalReport;
 use crate::config::IngestConfig;
 use crate::live::devices::LiveState;
 use crate::live::Live;
@@ -55,6 +56,7 @@ impl Ingest {
     /// Starts the writer and the control-channel listener. `shutdown` is the node's token.
     pub fn start(
         db: PgPool,
+        evaluate: mpsc::Sender<Vec<EvalReport>>,
         live: Live,
         live_state: LiveState,
         config: &IngestConfig,
@@ -67,6 +69,7 @@ impl Ingest {
         writer::spawn(
             rx,
             db.clone(),
+            evaluate,
             live_state,
             metrics.clone(),
             WriterConfig {

@@ -20,9 +20,12 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alerts::evaluator::EvalReport;
+use crate::eval::Input;
 use crate::live::devices::{LiveReport, LiveState};
 use crate::metrics::Metrics;
 use crate::store::fixes::{self, StoredReport};
+use crate::wire::Strap;
 
 /// Where a report's ack goes: the connection's ack channel, and its in-flight window.
 #[derive(Clone)]
@@ -61,6 +64,8 @@ pub struct WriterConfig {
 
 struct Context {
     db: PgPool,
+    /// Stored batches go on to the rule engine ([`crate::alerts::evaluator`]).
+    evaluate: mpsc::Sender<Vec<EvalReport>>,
     live: LiveState,
     /// Live-state updates in flight; when all are busy (Redis slow or down) a batch's update is
     /// skipped and live state is marked for a rebuild instead of holding anything up.
@@ -71,9 +76,11 @@ struct Context {
 }
 
 /// Starts the batcher; it runs until `stop` is cancelled and the queue is empty.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn(
     rx: mpsc::Receiver<Pending>,
     db: PgPool,
+    evaluate: mpsc::Sender<Vec<EvalReport>>,
     live: LiveState,
     metrics: Arc<Metrics>,
     config: WriterConfig,
@@ -82,6 +89,7 @@ pub fn spawn(
 ) {
     let context = Arc::new(Context {
         db,
+        evaluate,
         live,
         live_updates: Arc::new(Semaphore::new(LIVE_UPDATES_IN_FLIGHT)),
         metrics,
@@ -136,6 +144,46 @@ async fn batcher(mut rx: mpsc::Receiver<Pending>, context: Arc<Context>, commits
             commit(&context, batch, permit).await;
         });
     }
+}
+
+/// A stored report of a worn device, for the rule engine.
+fn eval_report(p: &Pending) -> Option<EvalReport> {
+    let r = &p.report;
+    let supervisee_id = r.supervisee_id?;
+    let seq = u64::try_from(r.seq).ok()?;
+    let bat = r.bat.and_then(|b| u8::try_from(b).ok());
+    let strap = r.strap.map(|s| {
+        if s == "open" {
+            Strap::Open
+        } else {
+            Strap::Closed
+        }
+    });
+    let input = match r.position {
+        Some((lat, lon, acc, _, _)) => Input::Fix {
+            seq,
+            ts: r.ts,
+            lat,
+            lon,
+            acc_m: f64::from(acc),
+            bat,
+            strap,
+        },
+        None => Input::Status {
+            seq,
+            ts: r.ts,
+            bat,
+            strap,
+        },
+    };
+    Some(EvalReport {
+        supervisee_id,
+        device_id: r.device_id,
+        input,
+        received_at: p.received_at,
+        arrived: p.arrived,
+        source: r.position.map(|(_, _, _, src, speed)| (src, speed)),
+    })
 }
 
 /// Live-state updates allowed in flight at once.
@@ -202,6 +250,12 @@ async fn commit(
     context.metrics.reports_acked.inc_by(batch.len() as u64);
     // History and acks are done: the next batch may commit while live state is updated.
     drop(writer_slot);
+    // Resends are evaluated too: the engine ignores what it has seen, and a report stored
+    // just before a crash (never acked, so resent) is evaluated now.
+    let evaluate: Vec<EvalReport> = batch.iter().filter_map(eval_report).collect();
+    if !evaluate.is_empty() && context.evaluate.send(evaluate).await.is_err() {
+        tracing::error!("the evaluator has stopped; a stored batch was not evaluated");
+    }
     let Ok(_live_slot) = context.live_updates.clone().try_acquire_owned() else {
         context.live.mark_stale();
         context

@@ -71,7 +71,7 @@ pub struct LiveReport {
 }
 
 /// The live position of a supervisee or device, as read back.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LivePosition {
     pub device_id: Option<Uuid>,
     pub last_report: Option<DateTime<Utc>>,

@@ -13,9 +13,11 @@
 //! | `{prefix}:sup:{<supervisee id>}` | hash | a supervisee's live state, from their device | 7 days after the last report |
 //! | `{prefix}:live:epoch` | string | marker: live state is complete; missing after Redis lost its data | permanent |
 //! | `{prefix}:control` | pub/sub channel | device connections and revocations, between nodes | — |
-//!
-//! Later layers (device live state, lost-contact deadlines, the alert feed) add their keys
-//! here, in this table.
+//! | `{prefix}:eval:{<supervisee id>}` | hash | the rule engine's state (version, JSON) | 30 days after the last report |
+//! | `{prefix}:{lost}:deadlines` / `:claimed` / `:open` / `:heartbeat` | sorted sets, set, string | lost-contact deadlines, claims, open lost contacts, sweep heartbeat (see [`crate::alerts::state`]) | permanent |
+//! | `{prefix}:ticket:<sha-256>` | string | a single-use officer-feed ticket → its session | `alerts.ticket_ttl` |
+//! | `{prefix}:feed:positions_wanted` | string | some officer watches positions | 10 s, renewed |
+//! | `{prefix}:feed:changes`, `feed:positions`, `rules` | pub/sub channels | alert wake-ups, positions, rule changes, between nodes ([`crate::alerts::bus`]) | — |
 //!
 //! ## Failure behaviour
 //! Every call is bounded by `redis.call_timeout`. The connection manager reconnects by itself
@@ -91,6 +93,16 @@ impl Live {
     /// The client, for dedicated connections (pub/sub).
     pub fn client(&self) -> &redis::Client {
         &self.client
+    }
+
+    /// A clone of the shared connection, for calls that manage their own time bound (scripts).
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// The configured bound on one call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub fn prefix(&self) -> &str {

@@ -7,11 +7,13 @@
 //! order) come back as [`StoreError::Conflict`]; an unreachable database as
 //! [`StoreError::Unavailable`].
 
+pub mod alerts;
 pub mod audit;
 pub mod devices;
 pub mod fixes;
 pub mod officers;
 pub mod orders;
+pub mod rules;
 pub mod supervisees;
 pub mod zones;
 

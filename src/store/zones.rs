@@ -57,7 +57,8 @@ impl Zone {
     }
 }
 
-const COLUMNS: &str = "z.id, z.name, z.kind, z.geometry, z.source_geometry, z.source_datum,
+pub(crate) const COLUMNS: &str =
+    "z.id, z.name, z.kind, z.geometry, z.source_geometry, z.source_datum,
     z.schedule, z.buffer_m, z.confirm_fixes, z.shared, z.created_by, z.created_at, z.updated_at";
 
 pub struct NewZone<'a> {

@@ -8,6 +8,8 @@
 #![allow(dead_code)]
 
 pub mod device;
+pub mod monitored;
+pub mod officer;
 pub mod private_stores;
 pub mod server_process;
 
@@ -15,6 +17,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use geoward::app::Application;
+use geoward::clock::Clock;
 use geoward::config::Config;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -127,6 +130,9 @@ pub struct TestApp {
     pub config: Config,
     pub database: String,
     pub redis_prefix: String,
+    /// This node's clock: advancing it moves the node's alert timing (escalation, lost
+    /// contact) forward without waiting.
+    pub clock: Clock,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -156,6 +162,7 @@ pub async fn spawn_app_with(config: Config, database: String) -> TestApp {
         .await
         .expect("geoward starts");
     let addr = app.local_addr();
+    let clock = app.clock();
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     let server = tokio::spawn(async move {
@@ -167,16 +174,130 @@ pub async fn spawn_app_with(config: Config, database: String) -> TestApp {
     TestApp {
         addr,
         base: format!("http://{addr}"),
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client"),
+        http: http_client(),
         db,
         redis_prefix: config.redis.key_prefix.clone(),
         config,
         database,
+        clock,
         shutdown,
         server: Some(server),
+    }
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// Another geoward node of the same system as a [`TestApp`]: same database, same Redis
+/// prefix, its own port and its own clock. Dropping it stops the node but leaves the stores
+/// to the `TestApp` (declare the node after the app, so it is dropped first).
+pub struct TestNode {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: Clock,
+    shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    /// Starts a second node on the same stores (configuration as this app's, on port 0).
+    pub async fn second_node(&self) -> TestNode {
+        let mut config = self.config.clone();
+        config.listen = "127.0.0.1:0".into();
+        let app = Application::build(config)
+            .await
+            .expect("second geoward node starts");
+        let addr = app.local_addr();
+        let clock = app.clock();
+        let shutdown = CancellationToken::new();
+        let token = shutdown.clone();
+        let server = tokio::spawn(async move {
+            app.run(token).await.expect("second geoward node serves");
+        });
+        TestNode {
+            addr,
+            base: format!("http://{addr}"),
+            http: http_client(),
+            clock,
+            shutdown,
+            server: Some(server),
+        }
+    }
+
+    /// `ws://host:port` of this app.
+    pub fn ws_base(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+}
+
+impl TestNode {
+    /// Asks the node to shut down and waits (bounded) until it has drained.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(30), server)
+                .await
+                .expect("geoward node drains within 30 s")
+                .expect("geoward node exits cleanly");
+        }
+    }
+
+    /// `ws://host:port` of this node.
+    pub fn ws_base(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        send(&self.http, &self.base, method, path, token, body).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Option<Value>) -> Reply {
+        self.call(Method::PUT, path, Some(token), body).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    pub async fn token(&self, username: &str, password: &str) -> String {
+        let reply = self
+            .call(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(json!({ "username": username, "password": password })),
+            )
+            .await
+            .expect(201);
+        reply.body["token"].as_str().expect("token").to_owned()
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
     }
 }
 
@@ -234,6 +355,29 @@ impl Reply {
     }
 }
 
+/// One request to `base`: the reply's status and body.
+async fn send(
+    http: &reqwest::Client,
+    base: &str,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Reply {
+    let mut request = http.request(method, format!("{base}{path}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request sent");
+    let status = response.status();
+    let text = response.text().await.expect("body read");
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply { status, body, text }
+}
+
 impl TestApp {
     pub async fn call(
         &self,
@@ -242,18 +386,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request sent");
-        let status = response.status();
-        let text = response.text().await.expect("body read");
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, body, text }
+        send(&self.http, &self.base, method, path, token, body).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {

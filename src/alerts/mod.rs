@@ -1,0 +1,173 @@
+//! Alerts: from stored reports to stored alerts, and from stored alerts to the officers who
+//! must act on them.
+//!
+//! # Layout
+//! | module | role |
+//! |---|---|
+//! | [`evaluator`] | the stage after the writer: rules + state + engine → alert transitions |
+//! | [`rules`] | each supervisee's zones, orders and leave, cached per node |
+//! | [`state`] | engine state and lost-contact keys in Redis (compare-and-set) |
+//! | [`lost_contact`] | deadlines, the sweeper that claims them once, the outage rule |
+//! | [`escalation`] | unacknowledged alerts escalated on time |
+//! | [`feed`] | the node's officer-feed hub: stored changes → connected officers |
+//! | [`bus`] | Redis pub/sub between nodes: change wake-ups, positions, rule changes |
+//!
+//! Invariants: an alert is stored before anyone is told about it; the feed is fed from stored
+//! alert events (PostgreSQL), never from memory, so every node and every reconnecting officer
+//! sees the same ordered history; time comes from the node's [`Clock`].
+//! The rules, with the outage rule, are written up in `docs/alerts.md`.
+
+pub mod bus;
+pub mod escalation;
+pub mod evaluator;
+pub mod feed;
+pub mod lost_contact;
+pub mod rules;
+pub mod state;
+pub mod view;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::Clock;
+use crate::config::{AlertsConfig, Config, Severity};
+use crate::eval::Settings;
+use crate::live::devices::LiveState;
+use crate::live::Live;
+use crate::metrics::Metrics;
+use crate::store::alerts::Change;
+use crate::zone_cache::ZoneCache;
+use evaluator::EvalReport;
+use feed::FeedHub;
+use rules::RulesCache;
+use state::StateStore;
+
+/// What every alert task shares.
+pub struct Context {
+    pub db: PgPool,
+    pub states: StateStore,
+    pub rules: Arc<RulesCache>,
+    pub live_state: LiveState,
+    pub config: AlertsConfig,
+    pub settings: Settings,
+    pub metrics: Arc<Metrics>,
+    pub clock: Clock,
+    pub hub: Arc<FeedHub>,
+    /// Officer feed connections allowed on this node.
+    pub feed_connections: Arc<Semaphore>,
+    /// The node's shutdown: officer feeds close with 1001.
+    pub shutdown: CancellationToken,
+}
+
+impl Context {
+    /// When an alert of `severity` opened at `now` escalates, if it does.
+    pub fn escalate_at(&self, severity: Severity, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.config
+            .escalation_of(severity)
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| now + d)
+    }
+
+    /// Counts stored changes: by action, and raised alerts by kind and severity.
+    pub fn record_changes(&self, changes: &[Change]) {
+        for change in changes {
+            self.metrics
+                .alert_changes
+                .with_label_values(&[change.action])
+                .inc();
+            if let Some((kind, severity)) = change.raised {
+                self.metrics
+                    .alerts_raised
+                    .with_label_values(&[kind, severity])
+                    .inc();
+            }
+        }
+    }
+
+    /// Tells this node's feed and every other node that changes were stored.
+    pub async fn announce(&self, changes: &[Change]) {
+        let Some(newest) = changes.iter().map(|c| c.cursor).max() else {
+            return;
+        };
+        self.hub.wake();
+        if let Err(err) = self.states.publish(bus::CHANGES, &newest.to_string()).await {
+            // Other nodes still catch up within their poll interval.
+            tracing::debug!(error = %err, "cannot announce alert changes");
+        }
+    }
+}
+
+/// The alert side of a node.
+pub struct Alerts {
+    pub context: Arc<Context>,
+    /// False while the evaluator is failing (the sweeper then does not count as healthy).
+    pub healthy: Arc<AtomicBool>,
+}
+
+impl Alerts {
+    /// Starts the evaluator, sweeper, escalation, feed hub and bus listener, and returns the
+    /// queue the writer hands stored batches to. The evaluator stops when that queue's
+    /// senders are gone (after the writer drained); the others stop with `shutdown`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        db: PgPool,
+        live: Live,
+        live_state: LiveState,
+        zones: Arc<ZoneCache>,
+        config: &Config,
+        metrics: Arc<Metrics>,
+        clock: Clock,
+        shutdown: CancellationToken,
+        tracker: &TaskTracker,
+    ) -> (Alerts, mpsc::Sender<Vec<EvalReport>>) {
+        let alerts = config.alerts.clone();
+        let hub = Arc::new(FeedHub::new(
+            db.clone(),
+            metrics.clone(),
+            clock.clone(),
+            alerts.feed_queue,
+        ));
+        let context = Arc::new(Context {
+            rules: Arc::new(RulesCache::new(
+                db.clone(),
+                zones,
+                alerts.rules_refresh,
+                config.zones.default_confirm_fixes,
+            )),
+            states: StateStore::new(live),
+            settings: alerts.settings(config.zones.default_confirm_fixes),
+            config: alerts,
+            db,
+            live_state,
+            metrics,
+            clock,
+            hub,
+            feed_connections: Arc::new(Semaphore::new(config.alerts.max_feed_connections)),
+            shutdown: shutdown.clone(),
+        });
+        let (queue, rx) = mpsc::channel(context.config.queue_capacity);
+        let healthy = Arc::new(AtomicBool::new(true));
+        tracker.spawn(evaluator::run(
+            rx,
+            context.clone(),
+            healthy.clone(),
+            shutdown.clone(),
+            config.ingest.drain_timeout,
+        ));
+        tracker.spawn(context.hub.clone().run(shutdown.clone()));
+        tracker.spawn(bus::listen(context.clone(), shutdown.clone()));
+        tracker.spawn(lost_contact::run(
+            context.clone(),
+            healthy.clone(),
+            shutdown.clone(),
+        ));
+        tracker.spawn(escalation::run(context.clone(), shutdown));
+        (Alerts { context, healthy }, queue)
+    }
+}
