@@ -182,7 +182,7 @@ async fn seed_missing(
         return Ok(seeds);
     }
     let rules: HashMap<Uuid, &SuperviseeRules> = groups.iter().map(|g| (g.id, &*g.rules)).collect();
-    let mut conditions: HashMap<Uuid, Vec<(String, Option<Uuid>, DateTime<Utc>)>> = HashMap::new();
+    let mut conditions: HashMap<Uuid, Vec<OpenCondition>> = HashMap::new();
     for (id, kind, zone_id, event_at) in alert_store::open_conditions(&context.db, &missing).await?
     {
         conditions
@@ -198,8 +198,11 @@ async fn seed_missing(
     Ok(seeds)
 }
 
-/// The engine state implied by a supervisee's uncleared alerts `(kind, zone, event_at)`.
-fn seed_state(open: &[(String, Option<Uuid>, DateTime<Utc>)], r: &SuperviseeRules) -> EvalState {
+/// An uncleared alert's condition: kind, zone, event time.
+type OpenCondition = (String, Option<Uuid>, DateTime<Utc>);
+
+/// The engine state implied by a supervisee's uncleared alerts.
+fn seed_state(open: &[OpenCondition], r: &SuperviseeRules) -> EvalState {
     let mut st = EvalState::default();
     for (kind, zone_id, event_at) in open {
         let Ok(kind) = serde_json::from_value::<EventKind>(serde_json::Value::String(kind.clone()))
