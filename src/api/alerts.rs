@@ -235,26 +235,22 @@ async fn step(
         .filter(|n| !n.is_empty())
         .map(|n| text("note", n, MAX_NOTE, "invalid_note"))
         .transpose()?;
-    let mut note_missing = false;
     let outcome = store::step(
         &state.db,
-        id,
-        principal.officer_id,
-        resolve,
-        note,
-        state.clock.now(),
-        |alert| {
-            if !principal.may_see(alert.officer_id, Purpose::Location) {
-                return false;
-            }
-            note_missing = resolve && alert.severity == "critical" && note.is_none();
-            !note_missing
+        store::Step {
+            alert_id: id,
+            officer: principal.officer_id,
+            resolve,
+            note,
+            now: state.clock.now(),
         },
+        |alert| principal.may_see(alert.officer_id, Purpose::Location),
+        |alert| resolve && alert.severity == "critical",
     )
     .await?;
     let (alert, change) = match outcome {
         Ok(done) => done,
-        Err(StepRefused::NotFound) if note_missing => {
+        Err(StepRefused::NoteRequired) => {
             return Err(ApiError::invalid(
                 "note_required",
                 "resolving a critical alert needs a note saying what was done",

@@ -170,13 +170,7 @@ async fn prepare(
     from: &ClientAddr,
     query: &FeedQuery,
 ) -> ApiResult<(Principal, Option<i64>)> {
-    let token_hash = session_of(state, headers, query.ticket.as_deref()).await?;
-    let officer = store::officers::session_officer(&state.db, &token_hash, Utc::now())
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
-    if !LOCATION.admits(officer.roles) {
-        return Err(ApiError::Forbidden);
-    }
+    // Checked before the ticket is spent: a bad request does not cost the officer their ticket.
     let after = query
         .after
         .as_deref()
@@ -190,6 +184,13 @@ async fn prepare(
                 })
         })
         .transpose()?;
+    let token_hash = session_of(state, headers, query.ticket.as_deref()).await?;
+    let officer = store::officers::session_officer(&state.db, &token_hash, Utc::now())
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    if !LOCATION.admits(officer.roles) {
+        return Err(ApiError::Forbidden);
+    }
     let principal = Principal {
         officer_id: officer.id,
         username: officer.username,
@@ -304,12 +305,14 @@ impl Feed {
                     let text = feed_frame(change.cursor, &change.action, &change.alert);
                     self.send(&text).await?;
                     cursor = change.cursor;
+                    // Only what was really sent counts: a cursor from the future (a client
+                    // bug) must not swallow the changes that will get those numbers.
+                    self.sent = self.sent.max(cursor);
                 }
                 if changes.len() < REPLAY_PAGE as usize {
                     break;
                 }
             }
-            self.sent = self.sent.max(cursor);
         }
         let ready = serde_json::json!({ "type": "ready", "cursor": self.sent.to_string() });
         self.send(&ready.to_string()).await

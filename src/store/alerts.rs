@@ -276,20 +276,37 @@ pub enum StepRefused {
     NotFound,
     /// The alert is already resolved (or acknowledged, for acknowledge).
     WrongStatus,
+    /// The step needs a note (`needs_note` said so).
+    NoteRequired,
 }
 
-/// An officer acknowledges (`resolve == false`) or resolves an alert; `may_act` decides from
-/// the alert (caseload, severity rules) whether the caller may. Returns the alert after the
-/// step and the change.
+/// An officer acknowledges (`resolve == false`) or resolves an alert. Checked in this order:
+/// `visible` (the caller's caseload; otherwise NotFound), the status, then `needs_note` when
+/// no note is given. Returns the alert after the step and the change.
+/// One officer's step on one alert.
+#[derive(Debug, Clone, Copy)]
+pub struct Step<'a> {
+    pub alert_id: i64,
+    pub officer: Uuid,
+    /// Resolve (true) or acknowledge (false).
+    pub resolve: bool,
+    pub note: Option<&'a str>,
+    pub now: DateTime<Utc>,
+}
+
 pub async fn step(
     pool: &PgPool,
-    id: i64,
-    officer: Uuid,
-    resolve: bool,
-    note: Option<&str>,
-    now: DateTime<Utc>,
-    may_act: impl FnOnce(&Alert) -> bool,
+    step: Step<'_>,
+    visible: impl FnOnce(&Alert) -> bool,
+    needs_note: impl FnOnce(&Alert) -> bool,
 ) -> StoreResult<Result<(Alert, Change), StepRefused>> {
+    let Step {
+        alert_id: id,
+        officer,
+        resolve,
+        note,
+        now,
+    } = step;
     let mut tx = pool.begin().await?;
     lock_feed(&mut tx).await?;
     let sql = format!(
@@ -303,7 +320,7 @@ pub async fn step(
     else {
         return Ok(Err(StepRefused::NotFound));
     };
-    if !may_act(&alert) {
+    if !visible(&alert) {
         return Ok(Err(StepRefused::NotFound));
     }
     let allowed = !matches!(
@@ -312,6 +329,9 @@ pub async fn step(
     );
     if !allowed {
         return Ok(Err(StepRefused::WrongStatus));
+    }
+    if note.is_none() && needs_note(&alert) {
+        return Ok(Err(StepRefused::NoteRequired));
     }
     let (sql, action) = if resolve {
         (
