@@ -193,8 +193,16 @@ async fn fire(context: &Context, member: &str, now: DateTime<Utc>) -> Result<(),
         return Ok(());
     }
     let grace = chrono::Duration::from_std(context.config.lost_contact_grace).unwrap_or_default();
-    let lost_at = DateTime::<Utc>::from_timestamp_millis(deadline_ms).unwrap_or(now) - grace;
     let last = context.live_state.supervisee(id).await.ok().flatten();
+    // When contact was lost: the last report plus the allowed silence. The deadline says the
+    // same unless an outage moved it; without a report ever, the deadline is all we know.
+    let lost_at = last
+        .as_ref()
+        .and_then(|p| p.last_report)
+        .map(|at| at + rules.lost_contact_after)
+        .unwrap_or_else(|| {
+            DateTime::<Utc>::from_timestamp_millis(deadline_ms).unwrap_or(now) - grace
+        });
     let position = last
         .as_ref()
         .and_then(|p| Some((p.lat?, p.lon?, p.acc.unwrap_or(f32::NAN))));
