@@ -202,3 +202,50 @@ async fn a_backfilled_batch_raises_a_late_alert() {
     assert_eq!(cleared["alert"]["id"], opened["alert"]["id"]);
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
+
+#[tokio::test]
+async fn a_strap_opened_in_a_status_report_raises_a_tamper_alert_and_the_live_position_is_served() {
+    let rig = Rig::start().await;
+    let person = rig.person(None).await;
+    let mut own = rig.feed(&rig.officer_a.1).await;
+    let mut device = person.device(&rig.app.ws_base()).await;
+    device
+        .send_fix(1, &ts(-5.0), AWAY.0, AWAY.1, 12.0)
+        .await
+        .unwrap();
+    device
+        .send_json(&crate::support::device::status_json(
+            2,
+            &ts(-1.0),
+            64,
+            "open",
+        ))
+        .await
+        .unwrap();
+    let all = BTreeSet::from([1, 2]);
+    assert_eq!(device.wait_acks(&all, SOON).await, all);
+    let tamper = own
+        .expect_alert(SOON, "a strap tamper alert", |f| {
+            f["alert"]["kind"] == "strap_tamper"
+        })
+        .await;
+    assert_eq!(tamper["change"], "opened");
+    assert_eq!(tamper["alert"]["severity"], "critical");
+    assert_eq!(tamper["alert"]["seq"], 2);
+
+    let path = format!("/v1/supervisees/{}/position", person.supervisee_id);
+    let position = rig.app.get(&path, &rig.officer_a.1).await.expect(200);
+    assert_eq!(position.body["supervisee_id"], json!(person.supervisee_id));
+    assert_eq!(position.body["device_id"], json!(person.device_id));
+    assert_eq!(position.body["fix"]["seq"], 1);
+    assert!((position.body["fix"]["lat"].as_f64().unwrap() - AWAY.0).abs() < 1e-9);
+    assert_eq!(position.body["strap"], "open");
+    assert!(position.body["last_report_at"].is_string());
+    rig.app.get(&path, &rig.officer_b.1).await.expect(404);
+    let audit = rig.app.audit_rows("supervisee.position_read").await;
+    assert_eq!(
+        audit.len(),
+        1,
+        "one audited read (the refused one is not a read)"
+    );
+}
