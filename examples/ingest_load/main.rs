@@ -1,13 +1,19 @@
-//! Load driver for geoward's device ingest (see `docs/benchmarks.md`).
+//! Load driver for geoward's device ingest (`examples/ingest_load/`; see `docs/benchmarks.md`).
 //!
 //! Registers `--devices` devices through the admin API, opens one WebSocket per device and
 //! then either streams fixes at `--rate` fixes/s in total (load mode) or holds the connections
 //! open without sending anything (`--idle`). Reports sustained acked fixes/s, fix→ack latency
 //! percentiles, errors and close codes, and (with `--pid`) the server's RSS and CPU.
 //!
+//! `--supervised` (load mode) also puts every device under supervision with an exclusion zone,
+//! walks `--violators` of them in and out of it, watches the officers' feed and reports
+//! fix→officer-feed latency and the alerts seen (`supervised.rs`, `feed.rs`).
+//!
 //! ```sh
 //! cargo run --release --example ingest_load -- --url http://127.0.0.1:8080 \
 //!     --admin admin:PASSWORD --devices 2000 --rate 20000 --duration-s 30 --pid $(pidof geoward)
+//! cargo run --release --example ingest_load -- --url http://127.0.0.1:8080 \
+//!     --admin admin:PASSWORD --supervised --devices 2000 --rate 20000 --duration-s 30
 //! cargo run --release --example ingest_load -- --url http://127.0.0.1:8080 \
 //!     --admin admin:PASSWORD --idle --devices 10000 --duration-s 40 --pid $(pidof geoward)
 //! ```
@@ -35,6 +41,11 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+mod feed;
+mod supervised;
+
+use supervised::Motion;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -89,6 +100,16 @@ struct Args {
     /// Tokio worker threads (default: number of CPUs).
     #[arg(long)]
     threads: Option<usize>,
+    /// Put every device under supervision (order + exclusion zone), walk the violators through
+    /// the zone and measure fix→officer-feed latency on `GET /v1/officer/ws` (load mode).
+    #[arg(long, conflicts_with = "idle")]
+    supervised: bool,
+    /// Devices that walk in and out of the exclusion zone (default: 5% of --devices).
+    #[arg(long, requires = "supervised")]
+    violators: Option<usize>,
+    /// Period of a violator's walk, seconds: two passes through the zone (alerts) per period.
+    #[arg(long, default_value_t = 20.0, requires = "supervised")]
+    violation_period_s: f64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -98,6 +119,9 @@ fn main() -> anyhow::Result<()> {
     }
     if !args.idle && args.rate <= 0.0 {
         bail!("--rate must be > 0");
+    }
+    if args.supervised && args.batch != 1 {
+        bail!("--supervised needs --batch 1 (back-dated fixes would not measure the feed)");
     }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
@@ -124,7 +148,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .build()?;
     let admin = login(&http, &base, &args.admin).await?;
     let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let tokens = register(&http, &base, &admin, &args, &run_id[..8]).await?;
+    let devices = register(&http, &base, &admin, &args, &run_id[..8]).await?;
+    let setup = if args.supervised {
+        let run_id = &run_id[..8];
+        Some(supervised::provision(&http, &base, &admin, &args, run_id, &devices).await?)
+    } else {
+        None
+    };
+    let motions = setup
+        .as_ref()
+        .map_or_else(|| vec![Motion::Load; devices.len()], |s| s.motions.clone());
+    let tokens: Vec<(String, Motion)> = devices.into_iter().map(|d| d.token).zip(motions).collect();
 
     let rss_before_connect = args.pid.and_then(rss_kib);
     let ws_url = format!(
@@ -147,6 +181,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // Let the server settle (its per-connection tasks, buffers) before reading its memory.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_connected = args.pid.and_then(rss_kib);
+    let watcher = match &setup {
+        Some(s) => Some(feed::Watcher::open(&base, &s.supervisor_token).await?),
+        None => None,
+    };
 
     if args.idle {
         return idle(
@@ -187,6 +225,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("warning: above the protocol's 100 frames/s per device; expect close 1008");
     }
     let _ = start_tx.send(Some(plan));
+    let wall = |at: Instant| chrono::Utc::now() + (at - Instant::now());
+    let wall_window = (wall(plan.measure_from), wall(plan.measure_to));
 
     // Snapshots at the window's edges: the server's metrics and CPU, our own CPU.
     let metrics_url = format!("{base}/metrics");
@@ -195,6 +235,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let cpu0 = (cpu_ticks(None), args.pid.and_then(|p| cpu_ticks(Some(p))));
     let w0 = Instant::now();
     let progress = spawn_progress(live.clone(), plan);
+    let depth = watcher
+        .as_ref()
+        .map(|_| feed::sample_queue_depth(http.clone(), metrics_url.clone(), plan.measure_to));
     let mut rss_peak = rss_connected.unwrap_or(0);
     while Instant::now() < plan.measure_to {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -219,6 +262,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     progress.abort();
+    let supervised = match (watcher, &setup) {
+        (Some(watcher), Some(setup)) => {
+            feed::settle(&http, &metrics_url, Duration::from_secs(args.drain_s)).await;
+            let log = watcher.finish().await;
+            let depth_max = match depth {
+                Some(task) => task.await.ok().flatten(),
+                None => None,
+            };
+            Some(feed::report(setup, &log, wall_window, &m0, &m1, depth_max))
+        }
+        _ => None,
+    };
     let rss_end = args.pid.and_then(rss_kib);
     let driver_cpu = cpu_share(cpu0.0, cpu1.0, window_s);
     let server_cpu = match (cpu0.1, cpu1.1) {
@@ -239,6 +294,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             server_cpu,
         },
         &diff_metrics(&m0, &m1),
+        supervised.as_ref(),
     )
 }
 
@@ -275,17 +331,23 @@ async fn login(http: &reqwest::Client, base: &str, admin: &str) -> anyhow::Resul
         .ok_or_else(|| anyhow!("login answer has no token: {body}"))
 }
 
+/// A registered device: its id and its bearer token.
+struct Registered {
+    id: String,
+    token: String,
+}
+
 async fn register(
     http: &reqwest::Client,
     base: &str,
     admin: &str,
     args: &Args,
     run_id: &str,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<Registered>> {
     let started = Instant::now();
     let url = format!("{base}/v1/devices");
     let done = AtomicU64::new(0);
-    let results: Vec<anyhow::Result<String>> = futures_util::stream::iter(0..args.devices)
+    let results: Vec<anyhow::Result<Registered>> = futures_util::stream::iter(0..args.devices)
         .map(|i| {
             let serial = format!("bench-{}-{run_id}-{i:06}", args.seed);
             let (url, done) = (&url, &done);
@@ -305,19 +367,22 @@ async fn register(
                         if status != reqwest::StatusCode::CREATED {
                             bail!("registering {serial}: {status} {body}");
                         }
-                        body["token"]
-                            .as_str()
-                            .map(str::to_owned)
-                            .ok_or_else(|| anyhow!("no token in {body}"))
+                        match (body["id"].as_str(), body["token"].as_str()) {
+                            (Some(id), Some(token)) => Ok(Registered {
+                                id: id.to_owned(),
+                                token: token.to_owned(),
+                            }),
+                            _ => Err(anyhow!("no id or token in {body}")),
+                        }
                     }
                     .await;
                     match result {
-                        Ok(token) => {
+                        Ok(device) => {
                             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                             if n % 1000 == 0 {
                                 eprintln!("registered {n}/{}", args.devices);
                             }
-                            return Ok(token);
+                            return Ok(device);
                         }
                         Err(err) if attempt >= 3 => return Err(err),
                         Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
@@ -341,7 +406,7 @@ async fn register(
 /// so every socket is read (and pings answered) from the moment it is open.
 async fn connect_all(
     ws_url: &str,
-    tokens: Vec<String>,
+    tokens: Vec<(String, Motion)>,
     args: &Args,
     live: &Arc<Live>,
     start: watch::Receiver<Option<Plan>>,
@@ -358,7 +423,7 @@ async fn connect_all(
     let opened = AtomicU64::new(0);
     let results: Vec<Result<tokio::task::JoinHandle<DeviceStats>, String>> =
         futures_util::stream::iter(tokens.into_iter().enumerate())
-            .map(|(i, token)| {
+            .map(|(i, (token, motion))| {
                 let (start, live, opened) = (start.clone(), live.clone(), &opened);
                 async move {
                     let mut last = String::new();
@@ -388,7 +453,8 @@ async fn connect_all(
                                 }
                                 live.open.fetch_add(1, Ordering::Relaxed);
                                 let rng = Rng::new(seed, i as u64);
-                                return Ok(tokio::spawn(device(ws, i, rng, idle, start, live)));
+                                let task = device(ws, i, rng, motion, idle, start, live);
+                                return Ok(tokio::spawn(task));
                             }
                             Err(err) => last = connect_error_kind(&err),
                         }
@@ -522,11 +588,17 @@ impl Rng {
     }
 }
 
-/// Appends one fix object to `out`.
-fn write_fix(out: &mut String, seq: u64, ts: &str, home: (f64, f64), rng: &mut Rng) {
-    let lat = home.0 + (rng.next() - 0.5) * 0.0004;
-    let lon = home.1 + (rng.next() - 0.5) * 0.0004;
-    let acc = 5.0 + rng.next() * 10.0;
+/// Appends one fix object to `out`, taken at `wall` (written as `ts` with ms precision).
+fn write_fix(
+    out: &mut String,
+    seq: u64,
+    wall: chrono::DateTime<chrono::Utc>,
+    home: (f64, f64),
+    motion: Motion,
+    rng: &mut Rng,
+) {
+    let ts = wall.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let (lat, lon, acc) = motion.fix(home, wall.timestamp_millis(), rng);
     let _ = write!(
         out,
         r#"{{"type":"fix","seq":{seq},"ts":"{ts}","lat":{lat:.6},"lon":{lon:.6},"acc":{acc:.1},"src":"gps"}}"#
@@ -554,6 +626,7 @@ async fn device(
     mut ws: Ws,
     index: usize,
     mut rng: Rng,
+    motion: Motion,
     idle: bool,
     mut start: watch::Receiver<Option<Plan>>,
     live: Arc<Live>,
@@ -626,8 +699,7 @@ async fn device(
                     let wall = chrono::Utc::now();
                     frame.clear();
                     if plan.batch == 1 {
-                        let ts = wall.to_rfc3339_opts(SecondsFormat::Millis, true);
-                        write_fix(&mut frame, seq, &ts, home, &mut rng);
+                        write_fix(&mut frame, seq, wall, home, motion, &mut rng);
                     } else {
                         frame.push_str(r#"{"type":"batch","items":["#);
                         for k in 0..plan.batch {
@@ -636,9 +708,8 @@ async fn device(
                             }
                             // Buffered fixes: one a second, oldest first, the last one now.
                             let back = (plan.batch - 1 - k) as i64;
-                            let ts = (wall - chrono::Duration::seconds(back))
-                                .to_rfc3339_opts(SecondsFormat::Millis, true);
-                            write_fix(&mut frame, seq + k as u64, &ts, home, &mut rng);
+                            let at = wall - chrono::Duration::seconds(back);
+                            write_fix(&mut frame, seq + k as u64, at, home, motion, &mut rng);
                         }
                         frame.push_str("]}");
                     }
@@ -926,6 +997,7 @@ fn report_load(
     total: &mut DeviceStats,
     snap: Snapshot,
     server: &BTreeMap<String, f64>,
+    supervised: Option<&feed::Report>,
 ) -> anyhow::Result<()> {
     let mut seconds: Vec<Vec<u32>> = Vec::new();
     for (&us, &second) in total.latencies_us.iter().zip(&total.latency_second) {
@@ -1029,8 +1101,14 @@ fn report_load(
             println!("  {k:<34} {v:.3}");
         }
     }
+    if let Some(report) = supervised {
+        println!("supervised:");
+        for line in &report.lines {
+            println!("{line}");
+        }
+    }
     if let Some(path) = &args.json {
-        let json = serde_json::json!({
+        let mut json = serde_json::json!({
             "mode": "load",
             "devices": args.devices,
             "connected": connected,
@@ -1058,6 +1136,10 @@ fn report_load(
             "server_metrics": server,
             "timeline": timeline,
         });
+        if let Some(report) = supervised {
+            json["mode"] = "supervised".into();
+            json["supervised"] = report.json.clone();
+        }
         std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
     }
     Ok(())
