@@ -65,7 +65,7 @@ async fn lost_contact_fires_once_and_clears_on_the_next_report() {
         .expect_alert(
             LOST_WAIT,
             "a lost contact after the device fell silent",
-            |f| is_lost_contact(f),
+            is_lost_contact,
         )
         .await;
     let raised_at = Utc::now();
