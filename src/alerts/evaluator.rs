@@ -1,7 +1,9 @@
 //! The evaluation stage: stored reports → rule engine → alerts, state and deadlines.
 //!
-//! The writer hands over every committed batch (new reports and resends alike) through a
-//! bounded queue. One task per node takes batches in order and, per batch:
+//! The writer hands over every committed batch (new reports and resends alike) through
+//! [`EvalQueue`]: `alerts.evaluators` workers, each owning a share of the supervisees (by id),
+//! each with a bounded queue, so one supervisee's reports are evaluated in order by one worker
+//! while the workers' store round trips overlap. Per batch, a worker:
 //! 1. groups reports by supervisee, oldest first, and loads their rules (cached) and engine
 //!    states (Redis, one round trip; a missing state is seeded from the open alerts);
 //! 2. runs [`crate::eval::evaluate`] (pure) over each supervisee's reports;
@@ -15,7 +17,7 @@
 //! queue makes the writer wait, so memory stays bounded. Acks do not wait for this stage.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,30 +49,102 @@ pub struct EvalReport {
 /// next batch (another node is evaluating them right now).
 const ROUNDS: usize = 4;
 
-/// Runs until the queue closes (the writer stopped), finishing what is queued; once `stop` is
+/// The hand-over from the writer: one bounded queue per worker, supervisees split by id.
+#[derive(Clone)]
+pub struct EvalQueue {
+    shards: Vec<mpsc::Sender<Vec<EvalReport>>>,
+    depth: prometheus::IntGauge,
+}
+
+impl EvalQueue {
+    /// Queues a stored batch, waiting for room (bounded memory); Err when the workers stopped.
+    pub async fn send(&self, reports: Vec<EvalReport>) -> Result<(), ()> {
+        let n = self.shards.len();
+        if n == 1 {
+            return self.send_to(0, reports).await;
+        }
+        let mut parts: Vec<Vec<EvalReport>> = (0..n).map(|_| Vec::new()).collect();
+        for r in reports {
+            parts[(r.supervisee_id.as_u128() % n as u128) as usize].push(r);
+        }
+        for (shard, part) in parts.into_iter().enumerate() {
+            if !part.is_empty() {
+                self.send_to(shard, part).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_to(&self, shard: usize, reports: Vec<EvalReport>) -> Result<(), ()> {
+        self.depth.inc();
+        self.shards[shard].send(reports).await.map_err(|_| {
+            self.depth.dec();
+        })
+    }
+}
+
+/// Starts `workers` evaluation workers; they stop when every [`EvalQueue`] clone is dropped
+/// (the writer finished), after finishing what is queued. `failing` counts workers whose last
+/// batch failed.
+pub fn spawn(
+    workers: usize,
+    capacity: usize,
+    context: Arc<Context>,
+    failing: Arc<AtomicUsize>,
+    stop: CancellationToken,
+    drain_timeout: Duration,
+    tracker: &tokio_util::task::TaskTracker,
+) -> EvalQueue {
+    let workers = workers.max(1);
+    let mut shards = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (tx, rx) = mpsc::channel((capacity / workers).max(1));
+        shards.push(tx);
+        tracker.spawn(run(
+            rx,
+            context.clone(),
+            failing.clone(),
+            stop.clone(),
+            drain_timeout,
+        ));
+    }
+    EvalQueue {
+        shards,
+        depth: context.metrics.evaluation_queue_depth.clone(),
+    }
+}
+
+/// One worker: runs until its queue closes, finishing what is queued; once `stop` is
 /// cancelled a failing batch is retried for at most `drain_timeout`.
-pub async fn run(
+async fn run(
     mut rx: mpsc::Receiver<Vec<EvalReport>>,
     context: Arc<Context>,
-    healthy: Arc<AtomicBool>,
+    failing: Arc<AtomicUsize>,
     stop: CancellationToken,
     drain_timeout: Duration,
 ) {
+    let depth = &context.metrics.evaluation_queue_depth;
     while let Some(mut batch) = rx.recv().await {
+        depth.dec();
         while batch.len() < 5000 {
             match rx.try_recv() {
-                Ok(more) => batch.extend(more),
+                Ok(more) => {
+                    depth.dec();
+                    batch.extend(more);
+                }
                 Err(_) => break,
             }
         }
-        context.metrics.evaluation_queue_depth.set(rx.len() as i64);
         let mut delay = Duration::from_millis(50);
         let mut stopping_since: Option<Instant> = None;
+        let mut failed = false;
         loop {
             let started = Instant::now();
             match process(&context, &batch).await {
                 Ok(()) => {
-                    healthy.store(true, Ordering::Relaxed);
+                    if failed {
+                        failing.fetch_sub(1, Ordering::Relaxed);
+                    }
                     context
                         .metrics
                         .evaluation_duration
@@ -79,7 +153,10 @@ pub async fn run(
                     break;
                 }
                 Err(err) => {
-                    healthy.store(false, Ordering::Relaxed);
+                    if !failed {
+                        failed = true;
+                        failing.fetch_add(1, Ordering::Relaxed);
+                    }
                     tracing::warn!(error = %crate::api::error::chain(err.as_ref()), reports = batch.len(),
                         retry_in = ?delay, "cannot evaluate a batch; holding it and retrying");
                     if stop.is_cancelled() {
@@ -89,6 +166,7 @@ pub async fn run(
                                 reports = batch.len(),
                                 "shutting down with an unevaluated batch"
                             );
+                            failing.fetch_sub(1, Ordering::Relaxed);
                             break;
                         }
                     }

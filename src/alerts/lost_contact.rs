@@ -17,7 +17,7 @@
 //! Supervisees under an order get a deadline even before their first report (`seed`), every
 //! `alerts.seed_interval` and whenever Redis lost the keys.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,7 +73,7 @@ return added
 "#;
 
 /// Sweeps until `shutdown`.
-pub async fn run(context: Arc<Context>, healthy: Arc<AtomicBool>, shutdown: CancellationToken) {
+pub async fn run(context: Arc<Context>, failing: Arc<AtomicUsize>, shutdown: CancellationToken) {
     let claim = Script::new(CLAIM);
     let seed_script = Script::new(SEED);
     let mut last_seed: Option<tokio::time::Instant> = None;
@@ -83,7 +83,7 @@ pub async fn run(context: Arc<Context>, healthy: Arc<AtomicBool>, shutdown: Canc
             _ = tokio::time::sleep(context.config.sweep_interval) => {}
         }
         // Only a node that can receive and evaluate reports may judge silence.
-        if !healthy.load(Ordering::Relaxed) || store::ping(&context.db).await.is_err() {
+        if failing.load(Ordering::Relaxed) > 0 || store::ping(&context.db).await.is_err() {
             continue;
         }
         match sweep(&context, &claim).await {

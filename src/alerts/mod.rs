@@ -26,12 +26,12 @@ pub mod rules;
 pub mod state;
 pub mod view;
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -43,7 +43,7 @@ use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::store::alerts::Change;
 use crate::zone_cache::ZoneCache;
-use evaluator::EvalReport;
+use evaluator::EvalQueue;
 use feed::FeedHub;
 use rules::RulesCache;
 use state::StateStore;
@@ -106,8 +106,9 @@ impl Context {
 /// The alert side of a node.
 pub struct Alerts {
     pub context: Arc<Context>,
-    /// False while the evaluator is failing (the sweeper then does not count as healthy).
-    pub healthy: Arc<AtomicBool>,
+    /// Evaluation workers whose last batch failed (the node's sweeper does not count as
+    /// healthy while any does).
+    pub failing: Arc<AtomicUsize>,
 }
 
 impl Alerts {
@@ -125,7 +126,7 @@ impl Alerts {
         clock: Clock,
         shutdown: CancellationToken,
         tracker: &TaskTracker,
-    ) -> (Alerts, mpsc::Sender<Vec<EvalReport>>) {
+    ) -> (Alerts, EvalQueue) {
         let alerts = config.alerts.clone();
         let hub = Arc::new(FeedHub::new(
             db.clone(),
@@ -151,23 +152,24 @@ impl Alerts {
             feed_connections: Arc::new(Semaphore::new(config.alerts.max_feed_connections)),
             shutdown: shutdown.clone(),
         });
-        let (queue, rx) = mpsc::channel(context.config.queue_capacity);
-        let healthy = Arc::new(AtomicBool::new(true));
-        tracker.spawn(evaluator::run(
-            rx,
+        let failing = Arc::new(AtomicUsize::new(0));
+        let queue = evaluator::spawn(
+            context.config.evaluators,
+            context.config.queue_capacity,
             context.clone(),
-            healthy.clone(),
+            failing.clone(),
             shutdown.clone(),
             config.ingest.drain_timeout,
-        ));
+            tracker,
+        );
         tracker.spawn(context.hub.clone().run(shutdown.clone()));
         tracker.spawn(bus::listen(context.clone(), shutdown.clone()));
         tracker.spawn(lost_contact::run(
             context.clone(),
-            healthy.clone(),
+            failing.clone(),
             shutdown.clone(),
         ));
         tracker.spawn(escalation::run(context.clone(), shutdown));
-        (Alerts { context, healthy }, queue)
+        (Alerts { context, failing }, queue)
     }
 }

@@ -34,6 +34,7 @@ pub struct AlertsConfig {
     pub escalation_interval: Duration,
     #[serde(with = "humantime_serde")]
     pub rules_refresh: Duration,
+    pub evaluators: usize,
     pub queue_capacity: usize,
     pub feed_queue: usize,
     pub max_feed_connections: usize,
@@ -159,6 +160,7 @@ impl AlertsConfig {
             "outage_after: must be longer than sweep_interval",
         );
         check(self.queue_capacity >= 1, "queue_capacity: at least 1");
+        check((1..=64).contains(&self.evaluators), "evaluators: 1 to 64");
         check(self.feed_queue >= 16, "feed_queue: at least 16");
         check(
             self.max_feed_connections >= 1,

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::alerts::evaluator::EvalReport;
+use crate::alerts::evaluator::EvalQueue;
 use crate::config::IngestConfig;
 use crate::live::devices::LiveState;
 use crate::live::Live;
@@ -56,7 +56,7 @@ impl Ingest {
     /// Starts the writer and the control-channel listener. `shutdown` is the node's token.
     pub fn start(
         db: PgPool,
-        evaluate: mpsc::Sender<Vec<EvalReport>>,
+        evaluate: EvalQueue,
         live: Live,
         live_state: LiveState,
         config: &IngestConfig,

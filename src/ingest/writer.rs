@@ -6,10 +6,11 @@
 //! to one of `ingest.writers` commit tasks. A failed commit is retried with backoff, holding
 //! its batch (and so, through the bounded queue, the sockets) until PostgreSQL is back:
 //! nothing unacknowledged is dropped while geoward runs, and nothing is acknowledged before it
-//! is durable. After the commit the device's and supervisee's live state in Redis is updated
-//! (best effort: the writer slot is released before it, and when Redis is slow or down the
-//! update is skipped and live state is marked for a rebuild, so Redis never holds up history
-//! or acks).
+//! is durable. After the commit the batch goes on to the rule engine (a bounded queue) and the
+//! device's and supervisee's live state in Redis is updated (best effort: the writer slot is
+//! released before it; when Redis is slow the update waits for the next one, and when Redis
+//! is down, or too much is waiting, live state is marked for a rebuild from history, so Redis
+//! never holds up history or acks).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +21,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::alerts::evaluator::EvalReport;
+use crate::alerts::evaluator::{EvalQueue, EvalReport};
 use crate::eval::Input;
 use crate::live::devices::{LiveReport, LiveState};
 use crate::metrics::Metrics;
@@ -65,11 +66,13 @@ pub struct WriterConfig {
 struct Context {
     db: PgPool,
     /// Stored batches go on to the rule engine ([`crate::alerts::evaluator`]).
-    evaluate: mpsc::Sender<Vec<EvalReport>>,
+    evaluate: EvalQueue,
     live: LiveState,
-    /// Live-state updates in flight; when all are busy (Redis slow or down) a batch's update is
-    /// skipped and live state is marked for a rebuild instead of holding anything up.
+    /// Live-state updates in flight; when all are busy (Redis slow) a batch's update is
+    /// deferred to the next one instead of holding anything up.
     live_updates: Arc<Semaphore>,
+    /// Live-state reports whose update found every slot busy; sent with the next update.
+    deferred_live: std::sync::Mutex<Vec<LiveReport>>,
     metrics: Arc<Metrics>,
     config: WriterConfig,
     stop: CancellationToken,
@@ -80,7 +83,7 @@ struct Context {
 pub fn spawn(
     rx: mpsc::Receiver<Pending>,
     db: PgPool,
-    evaluate: mpsc::Sender<Vec<EvalReport>>,
+    evaluate: EvalQueue,
     live: LiveState,
     metrics: Arc<Metrics>,
     config: WriterConfig,
@@ -92,6 +95,7 @@ pub fn spawn(
         evaluate,
         live,
         live_updates: Arc::new(Semaphore::new(LIVE_UPDATES_IN_FLIGHT)),
+        deferred_live: std::sync::Mutex::new(Vec::new()),
         metrics,
         config,
         stop,
@@ -186,6 +190,36 @@ fn eval_report(p: &Pending) -> Option<EvalReport> {
     })
 }
 
+/// Keeps a live-state update for the next one when Redis is slow (every slot busy); beyond
+/// [`DEFERRED_LIVE_MAX`] reports, gives up and marks live state for a rebuild from history.
+fn defer_live(context: &Context, mut live: Vec<LiveReport>) {
+    let overflow = match context.deferred_live.lock() {
+        Ok(mut deferred) if deferred.len() + live.len() <= DEFERRED_LIVE_MAX => {
+            deferred.append(&mut live);
+            false
+        }
+        Ok(mut deferred) => {
+            deferred.clear();
+            true
+        }
+        Err(_) => true,
+    };
+    let outcome = if overflow {
+        context.live.mark_stale();
+        "live_state_skipped"
+    } else {
+        "live_state_deferred"
+    };
+    context
+        .metrics
+        .store_errors
+        .with_label_values(&["redis", outcome])
+        .inc();
+}
+
+/// Live-state reports held for the next update at most (about 10 MB).
+const DEFERRED_LIVE_MAX: usize = 50_000;
+
 /// Live-state updates allowed in flight at once.
 const LIVE_UPDATES_IN_FLIGHT: usize = 8;
 
@@ -256,16 +290,7 @@ async fn commit(
     if !evaluate.is_empty() && context.evaluate.send(evaluate).await.is_err() {
         tracing::error!("the evaluator has stopped; a stored batch was not evaluated");
     }
-    let Ok(_live_slot) = context.live_updates.clone().try_acquire_owned() else {
-        context.live.mark_stale();
-        context
-            .metrics
-            .store_errors
-            .with_label_values(&["redis", "live_state_skipped"])
-            .inc();
-        return;
-    };
-    let live: Vec<LiveReport> = batch
+    let mut live: Vec<LiveReport> = batch
         .iter()
         .map(|p| LiveReport {
             device_id: p.report.device_id,
@@ -278,6 +303,15 @@ async fn commit(
             strap: p.report.strap,
         })
         .collect();
+    let Ok(_live_slot) = context.live_updates.clone().try_acquire_owned() else {
+        defer_live(context, live);
+        return;
+    };
+    // Updates deferred while every slot was busy go with this one (the script compares device
+    // times, so their order does not matter).
+    if let Ok(mut deferred) = context.deferred_live.lock() {
+        live.append(&mut deferred);
+    }
     if let Err(err) = context.live.apply(&live).await {
         context.live.mark_stale();
         context
