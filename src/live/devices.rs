@@ -1,9 +1,10 @@
 //! Live state of devices and supervisees: the newest position, the last report time, battery
 //! and strap.
 //!
-//! Each report is applied to two hashes, `{prefix}:dev:{<device id>}` and
-//! `{prefix}:sup:{<supervisee id>}`, by one Lua script per key (one slot per call, so it works
-//! on Redis Cluster). The script compares device times: a report older than what the hash
+//! Each report is applied to one hash by a Lua script (one key, so one slot per call: it works
+//! on Redis Cluster): a worn device's report to its wearer's `{prefix}:sup:{<supervisee id>}`
+//! (which records the device id), an unassigned device's to `{prefix}:dev:{<device id>}`.
+//! Writing both would double the work for no reader: what officers look at is the person. The script compares device times: a report older than what the hash
 //! already holds never overwrites it (late buffered uploads are history, not the present),
 //! while `last_report_ms` (server receive time) always moves forward — a late upload still
 //! proves the device is alive.
@@ -154,22 +155,22 @@ impl LiveState {
         pipe.invoke_script(&invocation).ignore();
     }
 
-    /// Applies reports to their device and supervisee hashes, in one pipeline.
+    /// Applies reports in one pipeline: a worn device's report to its wearer's hash (which
+    /// names the device), an unassigned device's to the device's own hash.
     pub async fn apply(&self, reports: &[LiveReport]) -> LiveResult<()> {
         if reports.is_empty() {
             return Ok(());
         }
-        // Make sure the script is cached once; the pipeline then uses EVALSHA.
         let mut pipe = redis::pipe();
         for r in reports {
-            self.add(&mut pipe, self.device_key(r.device_id), r, "");
-            if let Some(supervisee) = r.supervisee_id {
-                self.add(
+            match r.supervisee_id {
+                Some(supervisee) => self.add(
                     &mut pipe,
                     self.supervisee_key(supervisee),
                     r,
                     &r.device_id.to_string(),
-                );
+                ),
+                None => self.add(&mut pipe, self.device_key(r.device_id), r, ""),
             }
         }
         match self.live.query_pipe::<()>(&pipe).await {

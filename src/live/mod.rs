@@ -9,7 +9,7 @@
 //! |---|---|---|---|
 //! | `{prefix}:login:user:{username}` | string (counter) | failed logins for a username | `auth.login_failure_window` |
 //! | `{prefix}:login:addr:{address}` | string (counter) | failed logins from a client address | `auth.login_failure_window` |
-//! | `{prefix}:dev:{<device id>}` | hash | a device's live state (see [`devices`]) | 7 days after its last report |
+//! | `{prefix}:dev:{<device id>}` | hash | the live state of a device worn by nobody (see [`devices`]) | 7 days after its last report |
 //! | `{prefix}:sup:{<supervisee id>}` | hash | a supervisee's live state, from their device | 7 days after the last report |
 //! | `{prefix}:live:epoch` | string | marker: live state is complete; missing after Redis lost its data | permanent |
 //! | `{prefix}:control` | pub/sub channel | device connections and revocations, between nodes | — |
