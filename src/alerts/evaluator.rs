@@ -9,8 +9,9 @@
 //! 2. runs [`crate::eval::evaluate`] (pure) over each supervisee's reports;
 //! 3. stores the resulting alert transitions in one transaction (idempotent per deciding
 //!    report, so evaluating a resend or retrying after a conflict never raises twice);
-//! 4. writes states back by compare-and-set, moves lost-contact deadlines and clears lost
-//!    contacts; supervisees whose state another node changed meanwhile go round again;
+//! 4. writes states back by compare-and-set, each with the supervisee's live hash (the same
+//!    script), moves lost-contact deadlines and clears lost contacts; supervisees whose state
+//!    another node changed meanwhile go round again;
 //! 5. tells the officers' feed (every node) and publishes positions if anyone watches.
 //!
 //! Failures (PostgreSQL or Redis down) are retried with backoff, holding the batch; a full
@@ -30,7 +31,9 @@ use super::rules::SuperviseeRules;
 use super::state::{Save, Stored};
 use super::Context;
 use crate::eval::{evaluate, EvalState, EventKind, Input, RuleEvent, Transition, ZoneState};
+use crate::live::devices::LiveReport;
 use crate::store::alerts::{self as alert_store, Clear, Raise, Transition as AlertTransition};
+use crate::wire::Strap;
 
 /// One stored report, as the evaluator needs it.
 #[derive(Debug, Clone)]
@@ -385,6 +388,7 @@ async fn evaluate_groups(
             supervisee_id: g.id,
             version: g.stored.version,
             state,
+            live: g.reports.iter().map(|r| live_report(g.id, r)).collect(),
         })
         .collect();
     let written = context
@@ -397,6 +401,37 @@ async fn evaluate_groups(
         .filter(|(_, ok)| !**ok)
         .map(|(g, _)| g.id)
         .collect())
+}
+
+/// A report as it updates the supervisee's live hash.
+fn live_report(supervisee_id: Uuid, r: &EvalReport) -> LiveReport {
+    let (position, bat, strap) = match r.input {
+        Input::Fix {
+            lat,
+            lon,
+            acc_m,
+            bat,
+            strap,
+            ..
+        } => {
+            let (src, speed) = r.source.unwrap_or(("gps", None));
+            (Some((lat, lon, acc_m as f32, src, speed)), bat, strap)
+        }
+        Input::Status { bat, strap, .. } => (None, bat, strap),
+    };
+    LiveReport {
+        device_id: r.device_id,
+        supervisee_id: Some(supervisee_id),
+        received_at: r.received_at,
+        ts: r.input.ts(),
+        seq: i64::try_from(r.input.seq()).unwrap_or(i64::MAX),
+        position,
+        bat: bat.map(i16::from),
+        strap: strap.map(|s| match s {
+            Strap::Open => "open",
+            Strap::Closed => "closed",
+        }),
+    }
 }
 
 /// A rule event as an alert transition.

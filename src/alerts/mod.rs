@@ -141,7 +141,7 @@ impl Alerts {
                 alerts.rules_refresh,
                 config.zones.default_confirm_fixes,
             )),
-            states: StateStore::new(live),
+            states: StateStore::new(live, live_state.clone()),
             settings: alerts.settings(config.zones.default_confirm_fixes),
             config: alerts,
             db,

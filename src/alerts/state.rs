@@ -3,7 +3,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `{prefix}:eval:{<supervisee id>}` | hash `v`, `s` | version and JSON [`EvalState`]; 30 days after the last report |
+//! | `{prefix}:eval:{<supervisee id>}` | hash `v`, `s` | version and JSON [`EvalState`]; 30 days after the last report (written with the wearer's live hash `sup:{<id>}`, same slot) |
 //! | `{prefix}:{lost}:deadlines` | sorted set | supervisee → lost-contact deadline (ms) |
 //! | `{prefix}:{lost}:claimed` | sorted set | `<supervisee>\|<deadline ms>` claimed by a sweeper → claim time |
 //! | `{prefix}:{lost}:open` | set | supervisees with an uncleared lost-contact alert |
@@ -20,13 +20,18 @@ use redis::Script;
 use uuid::Uuid;
 
 use crate::eval::EvalState;
+use crate::live::devices::{LiveReport, LiveState, APPLY_FN};
 use crate::live::{Live, LiveError, LiveResult};
 
-const CAS: &str = r#"
+/// Compare-and-set of the engine state (`KEYS[1]`), then, only if it was written, the
+/// supervisee's live hash (`KEYS[2]`: the same hash tag, so the same slot) from the reports
+/// that follow `ARGV[1..3]`, with the live-state function of [`crate::live::devices`].
+const CAS_BODY: &str = r#"
 local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if v ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'v', v + 1, 's', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+for o = 3, #ARGV - 13, 13 do apply(KEYS[2], ARGV, o) end
 return 1
 "#;
 
@@ -49,24 +54,31 @@ pub struct Loaded {
     pub positions_wanted: bool,
 }
 
-/// One state to write over `version`.
+/// One state to write over `version`, with the reports to apply to the supervisee's live
+/// hash once it is written.
 pub struct Save<'a> {
     pub supervisee_id: Uuid,
     pub version: i64,
     pub state: &'a EvalState,
+    pub live: Vec<LiveReport>,
 }
 
 #[derive(Clone)]
 pub struct StateStore {
     live: Live,
+    live_state: LiveState,
+    cas_text: String,
     cas: Script,
 }
 
 impl StateStore {
-    pub fn new(live: Live) -> StateStore {
+    pub fn new(live: Live, live_state: LiveState) -> StateStore {
+        let cas_text = format!("{APPLY_FN}\n{CAS_BODY}");
         StateStore {
             live,
-            cas: Script::new(CAS),
+            live_state,
+            cas: Script::new(&cas_text),
+            cas_text,
         }
     }
 
@@ -161,7 +173,15 @@ impl StateStore {
         for s in saves {
             let json = serde_json::to_string(s.state).unwrap_or_else(|_| "{}".into());
             let mut invocation = self.cas.key(self.state_key(s.supervisee_id));
-            invocation.arg(s.version).arg(json).arg(ttl);
+            invocation
+                .key(self.live_state.supervisee_key(s.supervisee_id))
+                .arg(s.version)
+                .arg(json)
+                .arg(ttl);
+            for r in &s.live {
+                self.live_state
+                    .push_args(&mut invocation, r, &r.device_id.to_string());
+            }
             pipe.invoke_script(&invocation);
         }
         if !deadlines.is_empty() {
@@ -185,7 +205,7 @@ impl StateStore {
             Err(LiveError::Unavailable(err)) if err.kind() == redis::ErrorKind::NoScriptError => {
                 let _: String = self
                     .live
-                    .query(redis::cmd("SCRIPT").arg("LOAD").arg(CAS))
+                    .query(redis::cmd("SCRIPT").arg("LOAD").arg(&self.cas_text))
                     .await?;
                 self.live.query_pipe(&pipe).await?
             }

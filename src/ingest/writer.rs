@@ -6,8 +6,9 @@
 //! to one of `ingest.writers` commit tasks. A failed commit is retried with backoff, holding
 //! its batch (and so, through the bounded queue, the sockets) until PostgreSQL is back:
 //! nothing unacknowledged is dropped while geoward runs, and nothing is acknowledged before it
-//! is durable. After the commit the batch goes on to the rule engine (a bounded queue) and the
-//! device's and supervisee's live state in Redis is updated (best effort: the writer slot is
+//! is durable. After the commit the batch goes on to the rule engine (a bounded queue, which
+//! also writes a worn device's live state, its wearer's) and an unassigned device's live
+//! state in Redis is updated (best effort: the writer slot is
 //! released before it; when Redis is slow the update waits for the next one, and when Redis
 //! is down, or too much is waiting, live state is marked for a rebuild from history, so Redis
 //! never holds up history or acks).
@@ -290,8 +291,11 @@ async fn commit(
     if !evaluate.is_empty() && context.evaluate.send(evaluate).await.is_err() {
         tracing::error!("the evaluator has stopped; a stored batch was not evaluated");
     }
+    // A worn device's live state is its wearer's, written by the evaluator with their rule
+    // state; the writer keeps only devices worn by nobody.
     let mut live: Vec<LiveReport> = batch
         .iter()
+        .filter(|p| p.report.supervisee_id.is_none())
         .map(|p| LiveReport {
             device_id: p.report.device_id,
             supervisee_id: p.report.supervisee_id,

@@ -1,10 +1,12 @@
 //! Live state of devices and supervisees: the newest position, the last report time, battery
 //! and strap.
 //!
-//! Each report is applied to one hash by a Lua script (one key, so one slot per call: it works
-//! on Redis Cluster): a worn device's report to its wearer's `{prefix}:sup:{<supervisee id>}`
-//! (which records the device id), an unassigned device's to `{prefix}:dev:{<device id>}`.
-//! Writing both would double the work for no reader: what officers look at is the person. The script compares device times: a report older than what the hash
+//! Each report is applied to one hash by a Lua script (one slot per call: it works on Redis
+//! Cluster): a worn device's report to its wearer's `{prefix}:sup:{<supervisee id>}` (which
+//! records the device id) by the evaluator, in the same script that stores the wearer's rule
+//! state (same hash tag, same slot; [`crate::alerts::state`]); an unassigned device's report
+//! to `{prefix}:dev:{<device id>}` by the writer ([`LiveState::apply`]). Writing both would
+//! double the work for no reader: what officers look at is the person. The script compares device times: a report older than what the hash
 //! already holds never overwrites it (late buffered uploads are history, not the present),
 //! while `last_report_ms` (server receive time) always moves forward — a late upload still
 //! proves the device is alive.
@@ -29,33 +31,40 @@ use uuid::Uuid;
 use super::{Live, LiveResult};
 use crate::store;
 
-const APPLY: &str = r#"
-local key = KEYS[1]
-local received = tonumber(ARGV[1])
-local ts = tonumber(ARGV[2])
-local last = tonumber(redis.call('HGET', key, 'last_report_ms') or '0')
-if received > last then redis.call('HSET', key, 'last_report_ms', ARGV[1]) end
-if ARGV[13] ~= '' then redis.call('HSET', key, 'device_id', ARGV[13]) end
-local applied = 0
-if ARGV[4] == '1' then
-  local cur = tonumber(redis.call('HGET', key, 'pos_ts_ms') or '-1')
-  if ts > cur then
-    redis.call('HSET', key, 'pos_ts_ms', ARGV[2], 'pos_seq', ARGV[3], 'lat', ARGV[5],
-      'lon', ARGV[6], 'acc', ARGV[7], 'src', ARGV[8], 'speed', ARGV[9])
-    applied = 1
+/// The compare-and-set of one report onto one live hash, as a Lua function: `apply(key, a, o)`
+/// reads the report's 13 arguments from `a[o+1]` on (see [`LiveState::push_args`]).
+pub const APPLY_FN: &str = r#"
+local function apply(key, a, o)
+  local received = tonumber(a[o + 1])
+  local ts = tonumber(a[o + 2])
+  local last = tonumber(redis.call('HGET', key, 'last_report_ms') or '0')
+  if received > last then redis.call('HSET', key, 'last_report_ms', a[o + 1]) end
+  if a[o + 13] ~= '' then redis.call('HSET', key, 'device_id', a[o + 13]) end
+  local applied = 0
+  if a[o + 4] == '1' then
+    local cur = tonumber(redis.call('HGET', key, 'pos_ts_ms') or '-1')
+    if ts > cur then
+      redis.call('HSET', key, 'pos_ts_ms', a[o + 2], 'pos_seq', a[o + 3], 'lat', a[o + 5],
+        'lon', a[o + 6], 'acc', a[o + 7], 'src', a[o + 8], 'speed', a[o + 9])
+      applied = 1
+    end
   end
-end
-if ARGV[10] ~= '' or ARGV[11] ~= '' then
-  local cur = tonumber(redis.call('HGET', key, 'state_ts_ms') or '-1')
-  if ts > cur then
-    redis.call('HSET', key, 'state_ts_ms', ARGV[2])
-    if ARGV[10] ~= '' then redis.call('HSET', key, 'bat', ARGV[10]) end
-    if ARGV[11] ~= '' then redis.call('HSET', key, 'strap', ARGV[11]) end
+  if a[o + 10] ~= '' or a[o + 11] ~= '' then
+    local cur = tonumber(redis.call('HGET', key, 'state_ts_ms') or '-1')
+    if ts > cur then
+      redis.call('HSET', key, 'state_ts_ms', a[o + 2])
+      if a[o + 10] ~= '' then redis.call('HSET', key, 'bat', a[o + 10]) end
+      if a[o + 11] ~= '' then redis.call('HSET', key, 'strap', a[o + 11]) end
+    end
   end
+  if a[o + 12] ~= '' then redis.call('PEXPIRE', key, a[o + 12]) end
+  return applied
 end
-if ARGV[12] ~= '' then redis.call('PEXPIRE', key, ARGV[12]) end
-return applied
 "#;
+
+fn apply_script() -> String {
+    format!("{APPLY_FN}\nreturn apply(KEYS[1], ARGV, 0)\n")
+}
 
 /// One report to apply to live state.
 #[derive(Debug, Clone)]
@@ -102,7 +111,7 @@ impl LiveState {
     pub fn new(live: Live, ttl: Duration) -> LiveState {
         LiveState {
             live,
-            apply: Script::new(APPLY),
+            apply: Script::new(&apply_script()),
             ttl,
             stale: Arc::new(AtomicBool::new(false)),
         }
@@ -121,6 +130,19 @@ impl LiveState {
     }
 
     fn add(&self, pipe: &mut redis::Pipeline, key: String, r: &LiveReport, device_field: &str) {
+        let mut invocation = self.apply.key(key);
+        self.push_args(&mut invocation, r, device_field);
+        pipe.invoke_script(&invocation).ignore();
+    }
+
+    /// Appends one report's 13 arguments for [`APPLY_FN`]; `device_field` is the device id to
+    /// record (on a supervisee's hash) or empty.
+    pub fn push_args(
+        &self,
+        invocation: &mut redis::ScriptInvocation<'_>,
+        r: &LiveReport,
+        device_field: &str,
+    ) {
         let (lat, lon, acc, src, speed) = match r.position {
             Some((lat, lon, acc, src, speed)) => (
                 lat.to_string(),
@@ -137,7 +159,6 @@ impl LiveState {
                 String::new(),
             ),
         };
-        let mut invocation = self.apply.key(key);
         invocation
             .arg(r.received_at.timestamp_millis())
             .arg(r.ts.timestamp_millis())
@@ -152,7 +173,6 @@ impl LiveState {
             .arg(r.strap.unwrap_or(""))
             .arg(self.ttl.as_millis() as u64)
             .arg(device_field);
-        pipe.invoke_script(&invocation).ignore();
     }
 
     /// Applies reports in one pipeline: a worn device's report to its wearer's hash (which
@@ -187,7 +207,7 @@ impl LiveState {
     async fn load_script(&self) -> LiveResult<()> {
         let _: String = self
             .live
-            .query(redis::cmd("SCRIPT").arg("LOAD").arg(APPLY))
+            .query(redis::cmd("SCRIPT").arg("LOAD").arg(apply_script()))
             .await?;
         Ok(())
     }
