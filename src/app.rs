@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::alerts::Alerts;
+use crate::alerts;
 use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -107,7 +107,7 @@ impl Application {
         let live_state = LiveState::new(live.clone(), LIVE_STATE_TTL);
         let clock = Clock::system();
         let zones = Arc::new(ZoneCache::new(ZONE_CACHE_CAPACITY));
-        let (alerts, evaluate) = Alerts::start(
+        let (alerts, evaluate) = alerts::start(
             db.clone(),
             live.clone(),
             live_state.clone(),
@@ -145,7 +145,7 @@ impl Application {
             zones,
             openapi: Arc::new(openapi),
             clock,
-            alerts: alerts.context,
+            alerts,
         };
         Ok(Application {
             listener,

@@ -23,7 +23,6 @@ use uuid::Uuid;
 
 use super::evaluator::EvalReport;
 use super::view::feed_frame;
-use crate::clock::Clock;
 use crate::eval::Input;
 use crate::metrics::Metrics;
 use crate::store::alerts;
@@ -89,7 +88,6 @@ impl Drop for Subscription {
 pub struct FeedHub {
     db: PgPool,
     metrics: Arc<Metrics>,
-    clock: Clock,
     queue: usize,
     subscribers: Mutex<HashMap<u64, Subscriber>>,
     next_id: AtomicU64,
@@ -102,11 +100,10 @@ pub struct FeedHub {
 }
 
 impl FeedHub {
-    pub fn new(db: PgPool, metrics: Arc<Metrics>, clock: Clock, queue: usize) -> FeedHub {
+    pub fn new(db: PgPool, metrics: Arc<Metrics>, queue: usize) -> FeedHub {
         FeedHub {
             db,
             metrics,
-            clock,
             queue,
             subscribers: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
@@ -115,14 +112,6 @@ impl FeedHub {
             started: Notify::new(),
             position_watchers: AtomicUsize::new(0),
         }
-    }
-
-    pub fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
     }
 
     /// Asks the hub to read new changes now.

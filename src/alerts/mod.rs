@@ -103,73 +103,59 @@ impl Context {
     }
 }
 
-/// The alert side of a node.
-pub struct Alerts {
-    pub context: Arc<Context>,
-    /// Evaluation workers whose last batch failed (the node's sweeper does not count as
-    /// healthy while any does).
-    pub failing: Arc<AtomicUsize>,
-}
-
-impl Alerts {
-    /// Starts the evaluator, sweeper, escalation, feed hub and bus listener, and returns the
-    /// queue the writer hands stored batches to. The evaluator stops when that queue's
-    /// senders are gone (after the writer drained); the others stop with `shutdown`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn start(
-        db: PgPool,
-        live: Live,
-        live_state: LiveState,
-        zones: Arc<ZoneCache>,
-        config: &Config,
-        metrics: Arc<Metrics>,
-        clock: Clock,
-        shutdown: CancellationToken,
-        tracker: &TaskTracker,
-    ) -> (Alerts, EvalQueue) {
-        let alerts = config.alerts.clone();
-        let hub = Arc::new(FeedHub::new(
+/// Starts the alert side of a node (evaluator, sweeper, escalation, feed hub, bus listener)
+/// and returns its context and the queue the writer hands stored batches to. The evaluator
+/// stops when that queue's senders are gone (after the writer drained); the others stop with
+/// `shutdown`.
+#[allow(clippy::too_many_arguments)]
+pub fn start(
+    db: PgPool,
+    live: Live,
+    live_state: LiveState,
+    zones: Arc<ZoneCache>,
+    config: &Config,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+    shutdown: CancellationToken,
+    tracker: &TaskTracker,
+) -> (Arc<Context>, EvalQueue) {
+    let alerts = config.alerts.clone();
+    let hub = Arc::new(FeedHub::new(db.clone(), metrics.clone(), alerts.feed_queue));
+    let context = Arc::new(Context {
+        rules: Arc::new(RulesCache::new(
             db.clone(),
-            metrics.clone(),
-            clock.clone(),
-            alerts.feed_queue,
-        ));
-        let context = Arc::new(Context {
-            rules: Arc::new(RulesCache::new(
-                db.clone(),
-                zones,
-                alerts.rules_refresh,
-                config.zones.default_confirm_fixes,
-            )),
-            states: StateStore::new(live, live_state.clone()),
-            settings: alerts.settings(config.zones.default_confirm_fixes),
-            config: alerts,
-            db,
-            live_state,
-            metrics,
-            clock,
-            hub,
-            feed_connections: Arc::new(Semaphore::new(config.alerts.max_feed_connections)),
-            shutdown: shutdown.clone(),
-        });
-        let failing = Arc::new(AtomicUsize::new(0));
-        let queue = evaluator::spawn(
-            context.config.evaluators,
-            context.config.queue_capacity,
-            context.clone(),
-            failing.clone(),
-            shutdown.clone(),
-            config.ingest.drain_timeout,
-            tracker,
-        );
-        tracker.spawn(context.hub.clone().run(shutdown.clone()));
-        tracker.spawn(bus::listen(context.clone(), shutdown.clone()));
-        tracker.spawn(lost_contact::run(
-            context.clone(),
-            failing.clone(),
-            shutdown.clone(),
-        ));
-        tracker.spawn(escalation::run(context.clone(), shutdown));
-        (Alerts { context, failing }, queue)
-    }
+            zones,
+            alerts.rules_refresh,
+            config.zones.default_confirm_fixes,
+        )),
+        states: StateStore::new(live, live_state.clone()),
+        settings: alerts.settings(config.zones.default_confirm_fixes),
+        config: alerts,
+        db,
+        live_state,
+        metrics,
+        clock,
+        hub,
+        feed_connections: Arc::new(Semaphore::new(config.alerts.max_feed_connections)),
+        shutdown: shutdown.clone(),
+    });
+    let failing = Arc::new(AtomicUsize::new(0));
+    let queue = evaluator::spawn(
+        context.config.evaluators,
+        context.config.queue_capacity,
+        context.clone(),
+        failing.clone(),
+        shutdown.clone(),
+        config.ingest.drain_timeout,
+        tracker,
+    );
+    tracker.spawn(context.hub.clone().run(shutdown.clone()));
+    tracker.spawn(bus::listen(context.clone(), shutdown.clone()));
+    tracker.spawn(lost_contact::run(
+        context.clone(),
+        failing.clone(),
+        shutdown.clone(),
+    ));
+    tracker.spawn(escalation::run(context.clone(), shutdown));
+    (context, queue)
 }
