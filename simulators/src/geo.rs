@@ -85,7 +85,9 @@ pub fn interpolate(from: LatLon, to: LatLon, fraction: f64) -> LatLon {
 
 /// Distance in metres from `p` to the nearest point of the segment `a`–`b`. The nearest point
 /// is found in a flat frame at `p` (affine in lon/lat, so the segment stays straight) and then
-/// measured with [`distance_m`], so the result is the distance to a real point of the segment.
+/// measured with [`distance_m`], so the result is the distance to a real point of the segment;
+/// the ends are real points too, and over kilometres the two frames differ by millimetres, so
+/// the nearer end wins when it is nearer.
 pub fn distance_to_segment_m(p: LatLon, a: LatLon, b: LatLon) -> f64 {
     let (ky, kx) = metres_per_degree(p.0);
     let xy = |q: LatLon| ((q.1 - p.1) * kx, (q.0 - p.0) * ky);
@@ -98,6 +100,8 @@ pub fn distance_to_segment_m(p: LatLon, a: LatLon, b: LatLon) -> f64 {
         0.0
     };
     distance_m(p, interpolate(a, b, t))
+        .min(distance_m(p, a))
+        .min(distance_m(p, b))
 }
 
 /// A circular zone as geoward accepts it:
