@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::support::device::{status_json, Device};
 use crate::support::monitored::Monitored;
 use crate::support::officer::OfficerFeed;
-use crate::{kinds, ts, Rig, AWAY, QUIET, SOON, ZONE_LAT, ZONE_LON};
+use crate::{enter, kinds, ts, Rig, AWAY, QUIET, SOON};
 
 /// A silence far longer than any clock advance here: no lost contact gets in the way.
 const NEVER_LOST_S: u32 = 86_400;
@@ -38,20 +38,7 @@ fn advance_to(rig: &Rig, target: DateTime<Utc>) {
 /// critical entry alert, as `feed` saw it.
 async fn raise(rig: &Rig, person: &Monitored, feed: &mut OfficerFeed) -> (Device, Value) {
     let mut device = person.device(&rig.app.ws_base()).await;
-    device
-        .send_fix(1, &ts(-110.0), AWAY.0, AWAY.1, 10.0)
-        .await
-        .unwrap();
-    device
-        .send_fix(2, &ts(-80.0), ZONE_LAT, ZONE_LON, 10.0)
-        .await
-        .unwrap();
-    device
-        .send_fix(3, &ts(-50.0), ZONE_LAT, ZONE_LON + 0.0003, 10.0)
-        .await
-        .unwrap();
-    let seqs = BTreeSet::from([1, 2, 3]);
-    assert_eq!(device.wait_acks(&seqs, SOON).await, seqs);
+    enter(&mut device, 1).await;
     let supervisee = json!(person.supervisee_id);
     let opened = feed
         .expect_alert(SOON, "the entry alert opened", |f| {

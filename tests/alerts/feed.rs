@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::support::device::Device;
 use crate::support::monitored::Monitored;
 use crate::support::officer::{cursor_of, frame_type, is_alert, FeedAuth, OfficerFeed};
-use crate::{kinds, ts, Rig, AWAY, QUIET, SOON, ZONE_LAT, ZONE_LON};
+use crate::{enter, kinds, leave, Rig, QUIET, SOON};
 
 /// A feed cursor as a number, to compare order (cursors are decimal strings).
 fn cursor_num(cursor: &str) -> u64 {
@@ -24,43 +24,6 @@ fn change_of(frame: &Value) -> (String, String, String) {
         frame["change"].as_str().unwrap_or("?").to_owned(),
         frame["alert"]["id"].as_str().unwrap_or("?").to_owned(),
     )
-}
-
-/// Walks the device into the exclusion zone with seqs `first..first+3` (30 s apart, in the
-/// past) and waits until the server acked them.
-async fn enter(device: &mut Device, first: u64) {
-    device
-        .send_fix(first, &ts(-110.0), AWAY.0, AWAY.1, 10.0)
-        .await
-        .unwrap();
-    device
-        .send_fix(first + 1, &ts(-80.0), ZONE_LAT, ZONE_LON, 10.0)
-        .await
-        .unwrap();
-    device
-        .send_fix(first + 2, &ts(-50.0), ZONE_LAT, ZONE_LON + 0.0003, 10.0)
-        .await
-        .unwrap();
-    let seqs: BTreeSet<u64> = (first..first + 3).collect();
-    assert_eq!(device.wait_acks(&seqs, SOON).await, seqs, "fixes acked");
-}
-
-/// Walks the device out of the zone again (confirmed by two fixes outside).
-async fn leave(device: &mut Device, first: u64) {
-    device
-        .send_fix(first, &ts(-40.0), ZONE_LAT, ZONE_LON, 10.0)
-        .await
-        .unwrap();
-    device
-        .send_fix(first + 1, &ts(-10.0), AWAY.0, AWAY.1, 10.0)
-        .await
-        .unwrap();
-    device
-        .send_fix(first + 2, &ts(0.0), AWAY.0, AWAY.1, 10.0)
-        .await
-        .unwrap();
-    let seqs: BTreeSet<u64> = (first..first + 3).collect();
-    assert_eq!(device.wait_acks(&seqs, SOON).await, seqs, "fixes acked");
 }
 
 /// Raises the entry alert of `person` and returns its `opened` frame from `feed`.

@@ -11,11 +11,13 @@ mod lost_contact;
 mod multi_node;
 mod raising;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use geoward::config::Config;
 use serde_json::Value;
 
+use support::device::Device;
 use support::monitored::{circle, confirm_fixes, exclusion_zone, Monitored};
 use support::officer::OfficerFeed;
 use support::{spawn_app_with, test_config, TestApp};
@@ -116,4 +118,41 @@ pub fn kinds(frames: &[Value]) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// Walks the device into the exclusion zone with seqs `first..first+3` (30 s apart, in the
+/// past) and waits until the server acked them.
+pub async fn enter(device: &mut Device, first: u64) {
+    device
+        .send_fix(first, &ts(-110.0), AWAY.0, AWAY.1, 10.0)
+        .await
+        .unwrap();
+    device
+        .send_fix(first + 1, &ts(-80.0), ZONE_LAT, ZONE_LON, 10.0)
+        .await
+        .unwrap();
+    device
+        .send_fix(first + 2, &ts(-50.0), ZONE_LAT, ZONE_LON + 0.0003, 10.0)
+        .await
+        .unwrap();
+    let seqs: BTreeSet<u64> = (first..first + 3).collect();
+    assert_eq!(device.wait_acks(&seqs, SOON).await, seqs, "fixes acked");
+}
+
+/// Walks the device out of the zone again (confirmed by two fixes outside).
+pub async fn leave(device: &mut Device, first: u64) {
+    device
+        .send_fix(first, &ts(-40.0), ZONE_LAT, ZONE_LON, 10.0)
+        .await
+        .unwrap();
+    device
+        .send_fix(first + 1, &ts(-10.0), AWAY.0, AWAY.1, 10.0)
+        .await
+        .unwrap();
+    device
+        .send_fix(first + 2, &ts(0.0), AWAY.0, AWAY.1, 10.0)
+        .await
+        .unwrap();
+    let seqs: BTreeSet<u64> = (first..first + 3).collect();
+    assert_eq!(device.wait_acks(&seqs, SOON).await, seqs, "fixes acked");
 }

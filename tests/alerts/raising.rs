@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::device::{batch_json, fix_json};
-use crate::{kinds, ts, Rig, AWAY, QUIET, SOON, ZONE_LAT, ZONE_LON};
+use crate::{enter, kinds, leave, ts, Rig, AWAY, QUIET, SOON, ZONE_LAT, ZONE_LON};
 
 #[tokio::test]
 async fn an_exclusion_zone_entry_reaches_the_right_officer_and_not_another() {
@@ -18,20 +18,7 @@ async fn an_exclusion_zone_entry_reaches_the_right_officer_and_not_another() {
 
     let mut device = person.device(&rig.app.ws_base()).await;
     // Fixes 30 s apart: a walk (or a drive) in, not a jump.
-    device
-        .send_fix(1, &ts(-110.0), AWAY.0, AWAY.1, 10.0)
-        .await
-        .unwrap();
-    device
-        .send_fix(2, &ts(-80.0), ZONE_LAT, ZONE_LON, 10.0)
-        .await
-        .unwrap();
-    device
-        .send_fix(3, &ts(-50.0), ZONE_LAT, ZONE_LON + 0.0003, 10.0)
-        .await
-        .unwrap();
-    let acked = device.wait_acks(&BTreeSet::from([1, 2, 3]), SOON).await;
-    assert_eq!(acked, BTreeSet::from([1, 2, 3]));
+    enter(&mut device, 1).await;
 
     let alert = own
         .expect_alert(
@@ -95,18 +82,7 @@ async fn an_exclusion_zone_entry_reaches_the_right_officer_and_not_another() {
     assert_eq!(detail.body["events"][0]["action"], "opened");
 
     // Staying inside is the same condition: no second alert. Leaving clears it.
-    device
-        .send_fix(4, &ts(-40.0), ZONE_LAT, ZONE_LON, 10.0)
-        .await
-        .unwrap();
-    device
-        .send_fix(5, &ts(-10.0), AWAY.0, AWAY.1, 10.0)
-        .await
-        .unwrap();
-    device
-        .send_fix(6, &ts(0.0), AWAY.0, AWAY.1, 10.0)
-        .await
-        .unwrap();
+    leave(&mut device, 4).await;
     let cleared = own
         .expect_alert(SOON, "the alert cleared after leaving", |f| {
             f["change"] == "cleared"
