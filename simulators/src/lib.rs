@@ -14,3 +14,5 @@
 pub mod geo;
 pub mod ledger;
 pub mod movement;
+pub mod plan;
+pub mod script;

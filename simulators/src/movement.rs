@@ -20,7 +20,7 @@
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveTime, Utc};
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::geo::{self, LatLon};
 
@@ -34,7 +34,7 @@ pub const ERROR_SHARE: f64 = 0.6;
 const SEARCH_S: f64 = 48.0 * 3600.0;
 
 /// How a supervisee gets about, with its average speed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TravelMode {
     Walking,
@@ -179,7 +179,7 @@ pub enum Override {
 /// An override resolved against the plan: on the plan until `depart`, at `arrive_at` at
 /// `arrive`, moving straight to `leave_from` by `leave` (standing still unless a pass), back on
 /// the plan at `rejoin`. Each leg is straight and at constant speed.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Excursion {
     pub depart: DateTime<Utc>,
     pub depart_from: LatLon,
@@ -233,12 +233,13 @@ impl std::fmt::Display for OverrideError {
 impl std::error::Error for OverrideError {}
 
 /// A simulated supervisee: home, work, route, travel mode, daily times, and overrides.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Person {
     route: Vec<LatLon>,
     mode: TravelMode,
     leave_home_s: f64,
     leave_work_s: f64,
+    #[serde(with = "offset_secs")]
     utc_offset: FixedOffset,
     poor_fix_share: f64,
     excursions: Vec<Excursion>,
@@ -570,6 +571,21 @@ fn floor_ms(s: f64) -> f64 {
 
 fn ceil_ms(s: f64) -> f64 {
     (s * 1000.0).ceil() / 1000.0
+}
+
+/// Serde for a `FixedOffset` as seconds east of UTC.
+mod offset_secs {
+    use chrono::FixedOffset;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(o: &FixedOffset, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i32(o.local_minus_utc())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<FixedOffset, D::Error> {
+        let secs = i32::deserialize(d)?;
+        FixedOffset::east_opt(secs).ok_or_else(|| D::Error::custom("UTC offset out of range"))
+    }
 }
 
 #[cfg(test)]
