@@ -35,9 +35,11 @@ use crate::zone_cache::ZoneCache;
 pub enum StartError {
     #[error("invalid configuration")]
     Config(#[from] crate::config::ConfigError),
-    #[error("cannot bind {addr}")]
+    #[error("cannot bind {addr}{}", bind_hint(.source, *.reuse_port))]
     Bind {
         addr: SocketAddr,
+        /// Whether the socket asked to share the address (`listen_reuse_port`).
+        reuse_port: bool,
         #[source]
         source: std::io::Error,
     },
@@ -61,6 +63,21 @@ pub enum StartError {
     History(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("cannot register metrics")]
     Metrics(#[from] prometheus::Error),
+}
+
+/// What to add to a bind error when the address is taken.
+fn bind_hint(source: &std::io::Error, reuse_port: bool) -> &'static str {
+    match (source.kind(), reuse_port) {
+        (std::io::ErrorKind::AddrInUse, true) => {
+            " (held by a process without listen_reuse_port, or by another user: every process \
+             sharing an address must set it)"
+        }
+        (std::io::ErrorKind::AddrInUse, false) => {
+            " (in use; several nodes on one machine share an address when each sets \
+             listen_reuse_port = true)"
+        }
+        _ => "",
+    }
 }
 
 /// A bound, ready-to-run geoward.
@@ -97,9 +114,14 @@ impl Application {
             .await
             .map_err(|e| StartError::History(Box::new(e)))?;
         let addr = config.listen_addr()?;
-        let listener = TcpListener::bind(addr)
+        let reuse_port = config.listen_reuse_port;
+        let listener = bind(addr, reuse_port)
             .await
-            .map_err(|source| StartError::Bind { addr, source })?;
+            .map_err(|source| StartError::Bind {
+                addr,
+                reuse_port,
+                source,
+            })?;
         let openapi = api::openapi::document(&api::routes::specs()).to_string();
         let metrics = Arc::new(Metrics::new()?);
         let shutdown = CancellationToken::new();
@@ -173,8 +195,13 @@ impl Application {
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let db = self.state.db.clone();
         let ingest = self.state.ingest.clone();
+        let reuse_port = self.state.config.listen_reuse_port;
         let app = api::router(self.state);
-        tracing::info!(addr = %self.listener.local_addr()?, "geoward listening");
+        tracing::info!(
+            addr = %self.listener.local_addr()?,
+            reuse_port,
+            "geoward listening"
+        );
         let node = self.shutdown.clone();
         let stop = shutdown.clone();
         tokio::spawn(async move {
@@ -201,6 +228,100 @@ impl Application {
         db.close().await;
         tracing::info!("stopped");
         served
+    }
+}
+
+/// Pending connections the kernel queues for a listener shared with SO_REUSEPORT (it caps
+/// this at `net.core.somaxconn`). Several nodes on one machine exist to hold many device
+/// connections, which reconnect in bursts after a restart.
+const SHARED_LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the HTTP listener. Without `reuse_port` this is `TcpListener::bind` (SO_REUSEADDR,
+/// the standard library's backlog). With it the socket also gets SO_REUSEPORT before it is
+/// bound, so several geoward processes (every one of them setting it) share `addr` and the
+/// kernel spreads accepted connections over them.
+async fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
+    if !reuse_port {
+        return TcpListener::bind(addr).await;
+    }
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(addr)?;
+        socket.listen(SHARED_LISTEN_BACKLOG)
+    }
+    #[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
+    {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "listen_reuse_port needs SO_REUSEPORT, which this platform lacks",
+        ))
+    }
+}
+
+/// Raises this process's soft limit on open files to its hard limit (every device connection
+/// is a file; root cannot raise the hard limit) and logs the result, warning when it cannot
+/// hold `ingest_max_connections` (then several nodes on one port hold them: listen_reuse_port).
+pub fn raise_open_files_limit(ingest_max_connections: usize) {
+    match open_files_to_hard_limit() {
+        Ok((soft, hard)) => {
+            tracing::info!(open_files = soft, hard, "open files limit");
+            // Room for the stores' connections, officers' HTTP and the process's own files.
+            let needed = ingest_max_connections as u64 + 1000;
+            if soft < needed {
+                tracing::warn!(
+                    open_files = soft,
+                    ingest_max_connections,
+                    "the open files limit is below ingest.max_connections plus 1000 for the \
+                     stores and HTTP: connections beyond it cannot be accepted; lower \
+                     ingest.max_connections or spread devices over several nodes on the port \
+                     (listen_reuse_port)"
+                );
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "cannot raise the open files limit"),
+    }
+}
+
+/// Sets RLIMIT_NOFILE's soft limit to its hard limit; returns (soft, hard) after.
+fn open_files_to_hard_limit() -> std::io::Result<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if limit.rlim_cur < limit.rlim_max {
+                let raised = libc::rlimit {
+                    rlim_cur: limit.rlim_max,
+                    rlim_max: limit.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                limit = raised;
+            }
+        }
+        #[allow(clippy::useless_conversion)] // rlim_t is u64 on Linux, not everywhere
+        Ok((u64::from(limit.rlim_cur), u64::from(limit.rlim_max)))
+    }
+    #[cfg(not(unix))]
+    {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "no open files limit on this platform",
+        ))
     }
 }
 
@@ -269,7 +390,18 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{open_files_to_hard_limit, redact};
+
+    #[cfg(unix)]
+    #[test]
+    fn the_open_files_limit_is_raised_to_the_hard_limit() {
+        let (soft, hard) = open_files_to_hard_limit().expect("rlimit");
+        assert_eq!(soft, hard);
+        assert_eq!(
+            open_files_to_hard_limit().expect("rlimit again"),
+            (soft, hard)
+        );
+    }
 
     #[test]
     fn passwords_are_redacted_from_store_urls() {

@@ -23,6 +23,10 @@ pub const DEFAULT_CONFIG: &str = include_str!("default_config.toml");
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
     pub listen: String,
+    /// Bind `listen` with SO_REUSEPORT, sharing the address with other geoward processes on
+    /// this machine (several nodes on one machine).
+    #[serde(default)]
+    pub listen_reuse_port: bool,
     #[serde(default)]
     pub bootstrap_admin: String,
     pub database: DatabaseConfig,
@@ -429,6 +433,38 @@ mod tests {
             let err = Config::load(None).expect_err("invalid duration");
             assert!(
                 err.to_string().to_lowercase().contains("session_ttl"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+
+    #[allow(clippy::result_large_err)]
+    #[test]
+    fn listen_reuse_port_is_off_by_default_and_set_by_file_or_environment() {
+        assert!(!Config::defaults().listen_reuse_port);
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("geoward.toml", "listen_reuse_port = true\n")?;
+            let config =
+                Config::load(Some(Path::new("geoward.toml"))).map_err(|e| e.to_string())?;
+            assert!(config.listen_reuse_port);
+            jail.set_env("GEOWARD_LISTEN_REUSE_PORT", "false");
+            let config =
+                Config::load(Some(Path::new("geoward.toml"))).map_err(|e| e.to_string())?;
+            assert!(
+                !config.listen_reuse_port,
+                "the environment overrides the file"
+            );
+            jail.set_env("GEOWARD_LISTEN_REUSE_PORT", "true");
+            assert!(
+                Config::load(None)
+                    .map_err(|e| e.to_string())?
+                    .listen_reuse_port
+            );
+            jail.set_env("GEOWARD_LISTEN_REUSE_PORT", "sometimes");
+            let err = Config::load(None).expect_err("not a boolean");
+            assert!(
+                err.to_string().to_lowercase().contains("listen_reuse_port"),
                 "{err}"
             );
             Ok(())

@@ -64,6 +64,7 @@ async fn run() -> anyhow::Result<()> {
     geoward::telemetry::init(&config.log);
     match cli.command {
         Command::Serve => {
+            geoward::app::raise_open_files_limit(config.ingest.max_connections);
             let app = Application::build(config)
                 .await
                 .context("starting geoward")?;

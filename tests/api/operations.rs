@@ -4,7 +4,9 @@ use std::collections::BTreeSet;
 
 use reqwest::Method;
 
-use crate::support::spawn_app;
+use geoward::app::{Application, StartError};
+
+use crate::support::{spawn_app, spawn_app_with, test_config};
 
 #[tokio::test]
 async fn health_and_readiness_answer_when_the_stores_are_up() {
@@ -89,4 +91,104 @@ async fn shutdown_stops_accepting_and_lets_the_server_exit() {
         .send()
         .await;
     assert!(after.is_err(), "no longer accepting connections");
+}
+
+/// The GET /healthz requests counted by the node that answered this /metrics reply.
+fn healthz_served(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(
+                "geoward_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"2xx\"} ",
+            )
+        })
+        .map_or(0, |count| count.trim().parse().expect("a counter value"))
+}
+
+#[tokio::test]
+async fn nodes_with_listen_reuse_port_share_one_port_and_both_accept() {
+    const CHECKS: u64 = 120;
+    let (mut config, database) = test_config().await;
+    config.listen_reuse_port = true;
+    let mut first = spawn_app_with(config, database).await;
+    let addr = first.addr;
+
+    // A node that does not ask to share the address cannot bind it; the error names it.
+    let mut alone = first.config.clone();
+    alone.listen = addr.to_string();
+    alone.listen_reuse_port = false;
+    let err = match Application::build(alone).await {
+        Ok(_) => panic!("a second socket without SO_REUSEPORT bound {addr}"),
+        Err(err) => err,
+    };
+    let StartError::Bind {
+        addr: failed,
+        reuse_port,
+        source,
+    } = &err
+    else {
+        panic!("expected a bind error, got {err:?}");
+    };
+    assert_eq!(*failed, addr);
+    assert!(!reuse_port);
+    assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse);
+    let message = err.to_string();
+    assert!(message.contains(&addr.to_string()), "{message}");
+    assert!(message.contains("listen_reuse_port"), "{message}");
+
+    // A second node that shares it binds the very same address.
+    let mut shared = first.config.clone();
+    shared.listen = addr.to_string();
+    let mut second = first.node_with(shared).await;
+    assert_eq!(second.addr, addr);
+
+    // Every request on its own connection: the kernel spreads the connections over both.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let get = |path: &'static str| {
+        let fresh = fresh.clone();
+        async move {
+            let response = fresh
+                .get(format!("http://{addr}{path}"))
+                .header("connection", "close")
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("GET {path} on the shared port: {e}"));
+            assert_eq!(response.status(), 200, "GET {path}");
+            response.text().await.unwrap()
+        }
+    };
+    for _ in 0..CHECKS {
+        get("/healthz").await;
+    }
+    // Each node counts only the requests it served itself: a node that served some but not
+    // all of them proves the other served the rest.
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        let served = healthz_served(&get("/metrics").await);
+        seen.push(served);
+        if served > 0 && served < CHECKS {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|&served| served > 0 && served < CHECKS),
+        "both nodes should have served some of {CHECKS} health checks; nodes answering \
+         /metrics had served {seen:?}"
+    );
+
+    // The first node leaves: the second alone now accepts every connection on the port.
+    first.stop().await;
+    for _ in 0..CHECKS {
+        get("/healthz").await;
+    }
+    let served = healthz_served(&get("/metrics").await);
+    assert!(
+        served >= CHECKS,
+        "the remaining node served {served} health checks, fewer than the {CHECKS} sent to it"
+    );
+    second.stop().await;
 }

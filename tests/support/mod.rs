@@ -209,6 +209,11 @@ impl TestApp {
     pub async fn second_node(&self) -> TestNode {
         let mut config = self.config.clone();
         config.listen = "127.0.0.1:0".into();
+        self.node_with(config).await
+    }
+
+    /// Starts another node with `config` (which should name this app's stores).
+    pub async fn node_with(&self, config: Config) -> TestNode {
         let app = Application::build(config)
             .await
             .expect("second geoward node starts");
