@@ -292,6 +292,22 @@ impl Person {
         }
     }
 
+    /// Like [`Person::generate`] (same draws, same person), but travelling by `mode` when one is
+    /// given: scenarios whose timing depends on movement drive. The area's `poor_fix_share` is
+    /// taken as given, so a caller wanting no cell fixes passes an area with a share of 0.
+    pub fn generate_with(seed: u64, area: &Area, mode: Option<TravelMode>) -> Person {
+        let mut p = Person::generate(seed, area);
+        if let Some(m) = mode {
+            p.mode = m;
+        }
+        p
+    }
+
+    /// Share of this person's fixes that come from cell towers.
+    pub fn poor_fix_share(&self) -> f64 {
+        self.poor_fix_share
+    }
+
     pub fn home(&self) -> LatLon {
         self.route[0]
     }
