@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -105,9 +105,24 @@ pub fn spawn(
     tracker.spawn(batcher(rx, context, commits));
 }
 
+/// A batch's place in the hand-off to the rule engine: after the batch before it.
+///
+/// Commits run concurrently and may finish out of order, but the engine must see each device's
+/// reports in the order they were sent: it ignores a report older than one it has already
+/// evaluated, so a buffered upload overtaken by the device's next live fix (committed in a
+/// smaller, faster batch) would never be judged and its late violation never raised. The
+/// batcher closes batches in arrival order, so handing them on in that order keeps every
+/// device's order. Acks do not wait for this; only evaluation does.
+struct Turn {
+    /// Resolves when the previous batch was handed on (or its task ended without doing so).
+    previous: Option<oneshot::Receiver<()>>,
+    handed_on: oneshot::Sender<()>,
+}
+
 async fn batcher(mut rx: mpsc::Receiver<Pending>, context: Arc<Context>, commits: TaskTracker) {
     let writers = Arc::new(Semaphore::new(context.config.writers));
     let max = context.config.batch_max_reports;
+    let mut last_turn: Option<oneshot::Receiver<()>> = None;
     loop {
         let mut batch = Vec::with_capacity(max.min(4096));
         let stopping = context.stop.is_cancelled();
@@ -145,8 +160,13 @@ async fn batcher(mut rx: mpsc::Receiver<Pending>, context: Arc<Context>, commits
             return;
         };
         let context = context.clone();
+        let (handed_on, next) = oneshot::channel();
+        let turn = Turn {
+            previous: last_turn.replace(next),
+            handed_on,
+        };
         commits.spawn(async move {
-            commit(&context, batch, permit).await;
+            commit(&context, batch, permit, turn).await;
         });
     }
 }
@@ -224,11 +244,13 @@ const DEFERRED_LIVE_MAX: usize = 50_000;
 /// Live-state updates allowed in flight at once.
 const LIVE_UPDATES_IN_FLIGHT: usize = 8;
 
-/// Stores a batch, acks it, releases the writer slot, then updates live state.
+/// Stores a batch, acks it, releases the writer slot, hands it to the rule engine in its turn,
+/// then updates live state.
 async fn commit(
     context: &Context,
     batch: Vec<Pending>,
     writer_slot: tokio::sync::OwnedSemaphorePermit,
+    turn: Turn,
 ) {
     let rows: Vec<StoredReport> = batch.iter().map(|p| p.report.clone()).collect();
     context.metrics.batch_size.observe(rows.len() as f64);
@@ -288,9 +310,13 @@ async fn commit(
     // Resends are evaluated too: the engine ignores what it has seen, and a report stored
     // just before a crash (never acked, so resent) is evaluated now.
     let evaluate: Vec<EvalReport> = batch.iter().filter_map(eval_report).collect();
+    if let Some(previous) = turn.previous {
+        let _ = previous.await; // an error: that batch's task ended; its turn is over either way
+    }
     if !evaluate.is_empty() && context.evaluate.send(evaluate).await.is_err() {
         tracing::error!("the evaluator has stopped; a stored batch was not evaluated");
     }
+    let _ = turn.handed_on.send(());
     // A worn device's live state is its wearer's, written by the evaluator with their rule
     // state; the writer keeps only devices worn by nobody.
     let mut live: Vec<LiveReport> = batch
