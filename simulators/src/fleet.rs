@@ -226,6 +226,13 @@ impl Fleet {
         }
     }
 
+    /// Stops every device now, before the planned end (the ramp, after its last step): each
+    /// device's next tick moves past the end, so it drains its acks; [`finish`](Self::finish)
+    /// then no longer waits for the planned end.
+    pub fn stop(&self) {
+        self.set_interval(STOPPED);
+    }
+
     /// Live totals (with workers: as of each worker's last report, about a second old).
     pub fn snapshot(&self) -> Snapshot {
         match &self.inner {
@@ -251,6 +258,10 @@ impl Fleet {
         }
     }
 }
+
+/// The interval that stops devices ([`Fleet::stop`]): longer than any run (`plan` caps runs at
+/// 12 hours).
+pub const STOPPED: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Devices in this process.
 struct Local {
@@ -322,7 +333,9 @@ impl Local {
     }
 
     async fn finish(mut self, drain: Duration) -> FleetStats {
-        tokio::time::sleep_until(self.end).await;
+        if *self.interval.borrow() < STOPPED {
+            tokio::time::sleep_until(self.end).await;
+        }
         let deadline = Instant::now() + drain;
         self.drain.send_replace(Some(deadline));
         let tasks = std::mem::take(&mut self.tasks);

@@ -3,7 +3,8 @@
 //!
 //! A step *holds* when, over its window, p99 fix→ack stays within the limit, no error of any
 //! kind appears, and the acknowledged rate reaches 95% of the offered one (a server that falls
-//! behind shows it there first). The maximum sustained rate is the acknowledged rate of the
+//! behind shows it there first). A warm-up at the first rate comes first and is not counted.
+//! The maximum sustained rate is the acknowledged rate of the
 //! last step that held. The first failing step ends the ramp.
 //!
 //! Every supervisee is compliant (no scenario), so the run also proves that no alert is raised
@@ -24,6 +25,9 @@ pub struct Ramp {
     pub step_rate: f64,
     pub max_rate: f64,
     pub step: Duration,
+    /// Time at the first rate before the first step, not counted (caches, connections and the
+    /// server's pools settle).
+    pub warmup: Duration,
     pub p99_limit_ms: f64,
 }
 
@@ -76,7 +80,7 @@ pub fn settings(base: &Settings, ramp: &Ramp) -> anyhow::Result<Settings> {
     let mut s = base.clone();
     s.scenario_share = 0.0;
     s.interval = chrono::Duration::from_std(Duration::from_secs_f64(s.devices as f64 / first))?;
-    s.duration = chrono::Duration::from_std(ramp.step * rates.len() as u32)?;
+    s.duration = chrono::Duration::from_std(ramp.warmup + ramp.step * rates.len() as u32)?;
     Ok(s)
 }
 
@@ -87,7 +91,7 @@ pub async fn drive(session: &mut Session, ramp: &Ramp, limit_errors: bool) -> Ve
     let until_start = (session.plan.start - chrono::Utc::now())
         .to_std()
         .unwrap_or_default();
-    tokio::time::sleep(until_start).await;
+    tokio::time::sleep(until_start + ramp.warmup).await;
     for rate in ramp.rates() {
         session
             .fleet
@@ -128,6 +132,7 @@ pub async fn drive(session: &mut Session, ramp: &Ramp, limit_errors: bool) -> Ve
             break;
         }
     }
+    session.fleet.stop();
     steps
 }
 
@@ -161,6 +166,7 @@ mod tests {
             step_rate: step,
             max_rate: max,
             step: Duration::from_secs(20),
+            warmup: Duration::from_secs(10),
             p99_limit_ms: 50.0,
         }
     }
@@ -184,7 +190,7 @@ mod tests {
         };
         let s = settings(&base, &ramp(5000.0, 2500.0, 12500.0)).unwrap();
         assert_eq!(s.scenario_share, 0.0);
-        assert_eq!(s.duration, chrono::Duration::seconds(80));
+        assert_eq!(s.duration, chrono::Duration::seconds(90));
         assert_eq!(s.interval, chrono::Duration::milliseconds(400));
         assert!(settings(&base, &ramp(0.0, 1.0, 10.0)).is_err());
     }
