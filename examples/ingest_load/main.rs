@@ -45,6 +45,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 mod feed;
 mod supervised;
 
+use geoward_sim::report::rss_kib;
+
 use supervised::Motion;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -1157,18 +1159,6 @@ fn fmt_map(map: &BTreeMap<String, u64>) -> String {
 
 fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
-}
-
-/// VmRSS of a process, KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 /// utime + stime of a process (None: this one), clock ticks.

@@ -104,8 +104,8 @@ impl ServerProbe {
     }
 }
 
-/// VmRSS of a process, KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
+/// VmRSS of a process, KiB (`None` when it cannot be read).
+pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
