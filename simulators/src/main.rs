@@ -18,6 +18,11 @@ use geoward_sim::ramp::{self, Ramp};
 use geoward_sim::run::{Session, Target};
 use serde::Serialize;
 
+/// The load generator shares the machine with the server it measures; mimalloc keeps its
+/// per-fix allocations cheap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "geoward-sim",
