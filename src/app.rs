@@ -124,6 +124,7 @@ impl Application {
             })?;
         let openapi = api::openapi::document(&api::routes::specs()).to_string();
         let metrics = Arc::new(Metrics::new()?);
+        let live = live.with_metrics(metrics.clone());
         let shutdown = CancellationToken::new();
         let background = TaskTracker::new();
         let live_state = LiveState::new(live.clone(), LIVE_STATE_TTL);

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::Context;
+use crate::metrics::PgOp;
 use crate::store::alerts;
 
 pub async fn run(context: Arc<Context>, shutdown: CancellationToken) {
@@ -19,7 +20,14 @@ pub async fn run(context: Arc<Context>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(context.config.escalation_interval) => {}
         }
-        match alerts::escalate_due(&context.db, context.clock.now()).await {
+        let due = alerts::escalate_due(&context.db, context.clock.now());
+        match context
+            .metrics
+            .store_calls
+            .postgres(PgOp::Escalation)
+            .time(due)
+            .await
+        {
             Ok(changes) if !changes.is_empty() => {
                 tracing::warn!(alerts = changes.len(), "escalated unacknowledged alerts");
                 context.record_changes(&changes);

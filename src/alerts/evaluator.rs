@@ -32,6 +32,7 @@ use super::state::{Save, Stored};
 use super::Context;
 use crate::eval::{evaluate, EvalState, EventKind, Input, RuleEvent, Transition, ZoneState};
 use crate::live::devices::LiveReport;
+use crate::metrics::PgOp;
 use crate::store::alerts::{self as alert_store, Clear, Raise, Transition as AlertTransition};
 use crate::wire::Strap;
 
@@ -264,8 +265,13 @@ async fn seed_missing(
     }
     let rules: HashMap<Uuid, &SuperviseeRules> = groups.iter().map(|g| (g.id, &*g.rules)).collect();
     let mut conditions: HashMap<Uuid, Vec<OpenCondition>> = HashMap::new();
-    for (id, kind, zone_id, event_at) in alert_store::open_conditions(&context.db, &missing).await?
-    {
+    let open = context
+        .metrics
+        .store_calls
+        .postgres(PgOp::SeedStates)
+        .time(alert_store::open_conditions(&context.db, &missing))
+        .await?;
+    for (id, kind, zone_id, event_at) in open {
         conditions
             .entry(id)
             .or_default()
@@ -370,7 +376,16 @@ async fn evaluate_groups(
         }
         states.push(state);
     }
-    let changes = alert_store::apply(&context.db, &transitions, now).await?;
+    let changes = if transitions.is_empty() {
+        Vec::new()
+    } else {
+        context
+            .metrics
+            .store_calls
+            .postgres(PgOp::AlertTransaction)
+            .time(alert_store::apply(&context.db, &transitions, now))
+            .await?
+    };
     if !changes.is_empty() {
         for arrived in &arrivals {
             context

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::evaluator::EvalReport;
 use super::view::feed_frame;
 use crate::eval::Input;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, PgOp};
 use crate::store::alerts;
 
 /// Changes read per query.
@@ -207,7 +207,12 @@ impl FeedHub {
     async fn catch_up(&self) -> Result<(), crate::store::StoreError> {
         loop {
             let after = self.cursor.load(Ordering::Acquire);
-            let changes = alerts::changes_after(&self.db, after, None, PAGE).await?;
+            let changes = self
+                .metrics
+                .store_calls
+                .postgres(PgOp::FeedRead)
+                .time(alerts::changes_after(&self.db, after, None, PAGE))
+                .await?;
             let n = changes.len();
             for change in changes {
                 let item = FeedItem::Alert {

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::Context;
+use crate::metrics::PgOp;
 use crate::store::alerts::{self as alert_store, Clear, Raise, Transition};
 use crate::store::{self, rules as rule_store};
 
@@ -125,9 +126,7 @@ async fn sweep(context: &Context, claim: &Script) -> Result<bool, BoxError> {
         .arg(context.config.outage_grace.as_millis() as u64)
         .arg(CLAIM_TIMEOUT.as_millis() as u64)
         .arg(CLAIM_LIMIT);
-    let mut conn = states.live().connection();
-    let out: Vec<redis::Value> =
-        tokio::time::timeout(states.live().timeout(), invocation.invoke_async(&mut conn)).await??;
+    let out: Vec<redis::Value> = states.live().invoke(&invocation).await?;
     context.metrics.lost_contact_sweeps.inc();
     let int = |v: Option<&redis::Value>| {
         v.and_then(|v| redis::from_redis_value::<i64>(v).ok())
@@ -221,7 +220,10 @@ async fn fire(context: &Context, member: &str, now: DateTime<Utc>) -> Result<(),
         escalate_at: context.escalate_at(severity, now),
         fix_received_at: None,
     });
-    let mut changes = alert_store::apply(&context.db, &[raise], now).await?;
+    let transaction = context.metrics.store_calls.postgres(PgOp::AlertTransaction);
+    let mut changes = transaction
+        .time(alert_store::apply(&context.db, &[raise], now))
+        .await?;
     let _: i64 = live
         .query(
             redis::cmd("SADD")
@@ -238,7 +240,11 @@ async fn fire(context: &Context, member: &str, now: DateTime<Utc>) -> Result<(),
             zone_id: None,
             at: now,
         });
-        changes.extend(alert_store::apply(&context.db, &[clear], now).await?);
+        changes.extend(
+            transaction
+                .time(alert_store::apply(&context.db, &[clear], now))
+                .await?,
+        );
         let _: i64 = live
             .query(
                 redis::cmd("SREM")
@@ -257,7 +263,12 @@ async fn fire(context: &Context, member: &str, now: DateTime<Utc>) -> Result<(),
 /// they have none: `now + lost_contact_after_s + grace`.
 async fn seed(context: &Context, script: &Script) -> Result<i64, BoxError> {
     let now = context.clock.now();
-    let rows = rule_store::under_order(&context.db, now).await?;
+    let rows = context
+        .metrics
+        .store_calls
+        .postgres(PgOp::LostContactSeed)
+        .time(rule_store::under_order(&context.db, now))
+        .await?;
     let grace = context.config.lost_contact_grace.as_millis() as i64;
     let mut added = 0;
     for chunk in rows.chunks(1000) {
@@ -269,10 +280,7 @@ async fn seed(context: &Context, script: &Script) -> Result<i64, BoxError> {
                 .arg(now.timestamp_millis() + i64::from(*after_s) * 1000 + grace)
                 .arg(id.to_string());
         }
-        let mut conn = states.live().connection();
-        let n: i64 =
-            tokio::time::timeout(states.live().timeout(), invocation.invoke_async(&mut conn))
-                .await??;
+        let n: i64 = states.live().invoke(&invocation).await?;
         added += n;
     }
     Ok(added)

@@ -9,6 +9,7 @@
 //! | [`state`] | engine state and lost-contact keys in Redis (compare-and-set) |
 //! | [`lost_contact`] | deadlines, the sweeper that claims them once, the outage rule |
 //! | [`escalation`] | unacknowledged alerts escalated on time |
+//! | [`gauges`] | open and unacknowledged alerts (agency-wide gauges), time to acknowledge |
 //! | [`feed`] | the node's officer-feed hub: stored changes → connected officers |
 //! | [`bus`] | Redis pub/sub between nodes: change wake-ups, positions, rule changes |
 //!
@@ -21,6 +22,7 @@ pub mod bus;
 pub mod escalation;
 pub mod evaluator;
 pub mod feed;
+pub mod gauges;
 pub mod lost_contact;
 pub mod rules;
 pub mod state;
@@ -40,7 +42,7 @@ use crate::config::{AlertsConfig, Config, Severity};
 use crate::eval::Settings;
 use crate::live::devices::LiveState;
 use crate::live::Live;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, PgOp};
 use crate::store::alerts::Change;
 use crate::zone_cache::ZoneCache;
 use evaluator::EvalQueue;
@@ -63,6 +65,8 @@ pub struct Context {
     pub feed_connections: Arc<Semaphore>,
     /// The node's shutdown: officer feeds close with 1001.
     pub shutdown: CancellationToken,
+    /// Wakes the alert gauges' refresh after a change.
+    pub gauges: gauges::GaugeRefresh,
 }
 
 impl Context {
@@ -76,6 +80,9 @@ impl Context {
 
     /// Counts stored changes: by action, and raised alerts by kind and severity.
     pub fn record_changes(&self, changes: &[Change]) {
+        if !changes.is_empty() {
+            self.gauges.changed();
+        }
         for change in changes {
             self.metrics
                 .alert_changes
@@ -103,10 +110,10 @@ impl Context {
     }
 }
 
-/// Starts the alert side of a node (evaluator, sweeper, escalation, feed hub, bus listener)
-/// and returns its context and the queue the writer hands stored batches to. The evaluator
-/// stops when that queue's senders are gone (after the writer drained); the others stop with
-/// `shutdown`.
+/// Starts the alert side of a node (evaluator, sweeper, escalation, alert gauges, feed hub, bus
+/// listener) and returns its context and the queue the writer hands stored batches to. The
+/// evaluator stops when that queue's senders are gone (after the writer drained); the others
+/// stop with `shutdown`.
 #[allow(clippy::too_many_arguments)]
 pub fn start(
     db: PgPool,
@@ -122,12 +129,15 @@ pub fn start(
     let alerts = config.alerts.clone();
     let hub = Arc::new(FeedHub::new(db.clone(), metrics.clone(), alerts.feed_queue));
     let context = Arc::new(Context {
-        rules: Arc::new(RulesCache::new(
-            db.clone(),
-            zones,
-            alerts.rules_refresh,
-            config.zones.default_confirm_fixes,
-        )),
+        rules: Arc::new(
+            RulesCache::new(
+                db.clone(),
+                zones,
+                alerts.rules_refresh,
+                config.zones.default_confirm_fixes,
+            )
+            .measured(metrics.store_calls.postgres(PgOp::RulesLoad).clone()),
+        ),
         states: StateStore::new(live, live_state.clone()),
         settings: alerts.settings(config.zones.default_confirm_fixes),
         config: alerts,
@@ -138,6 +148,7 @@ pub fn start(
         hub,
         feed_connections: Arc::new(Semaphore::new(config.alerts.max_feed_connections)),
         shutdown: shutdown.clone(),
+        gauges: gauges::GaugeRefresh::default(),
     });
     let failing = Arc::new(AtomicUsize::new(0));
     let queue = evaluator::spawn(
@@ -156,6 +167,7 @@ pub fn start(
         failing.clone(),
         shutdown.clone(),
     ));
+    tracker.spawn(gauges::run(context.clone(), shutdown.clone()));
     tracker.spawn(escalation::run(context.clone(), shutdown));
     (context, queue)
 }

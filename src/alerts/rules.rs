@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::domain::supervision::{parse_timezone, Period};
 use crate::eval::{Leave, PreparedZone, Rules, Settings, ZoneLayer};
+use crate::metrics::StoreCall;
 use crate::store::{self, StoreError};
 use crate::zone_cache::ZoneCache;
 
@@ -69,6 +70,8 @@ pub struct RulesCache {
     entries: Mutex<HashMap<Uuid, (Instant, Arc<SuperviseeRules>)>>,
     /// Shared layers by their sorted zone ids.
     layers: Mutex<HashMap<Vec<Uuid>, Arc<ZoneLayer>>>,
+    /// Times the loads from PostgreSQL, when set ([`RulesCache::measured`]).
+    loads: Option<StoreCall>,
 }
 
 impl RulesCache {
@@ -85,7 +88,14 @@ impl RulesCache {
             default_confirm_fixes,
             entries: Mutex::new(HashMap::new()),
             layers: Mutex::new(HashMap::new()),
+            loads: None,
         }
+    }
+
+    /// Times every load from PostgreSQL with `loads`.
+    pub fn measured(mut self, loads: StoreCall) -> RulesCache {
+        self.loads = Some(loads);
+        self
     }
 
     /// Drops a supervisee's cached rules (their zones, orders, leave or record changed).
@@ -142,7 +152,11 @@ impl RulesCache {
         ids: &[Uuid],
         now: DateTime<Utc>,
     ) -> Result<Vec<Arc<SuperviseeRules>>, StoreError> {
-        let rows = store::rules::load(&self.db, ids, now).await?;
+        let load = store::rules::load(&self.db, ids, now);
+        let rows = match &self.loads {
+            Some(loads) => loads.time(load).await?,
+            None => load.await?,
+        };
         let mut personal: HashMap<Uuid, Vec<Arc<PreparedZone>>> = HashMap::new();
         let mut shared: HashMap<Uuid, Vec<Arc<PreparedZone>>> = HashMap::new();
         for attached in rows.zones {

@@ -14,7 +14,9 @@ use super::access::{audit, Audit, Purpose};
 use super::error::{ApiError, ApiResult};
 use super::extract::{text, ApiJson, ApiQuery, ClientAddr, Principal};
 use super::AppState;
+use crate::alerts::gauges;
 use crate::alerts::view::{AlertEventView, AlertView};
+use crate::metrics::PgOp;
 use crate::store::alerts::{self as store, ListFilter, StepRefused};
 
 pub const DEFAULT_LIMIT: i64 = 100;
@@ -235,7 +237,7 @@ async fn step(
         .filter(|n| !n.is_empty())
         .map(|n| text("note", n, MAX_NOTE, "invalid_note"))
         .transpose()?;
-    let outcome = store::step(
+    let attempt = store::step(
         &state.db,
         store::Step {
             alert_id: id,
@@ -246,8 +248,13 @@ async fn step(
         },
         |alert| principal.may_see(alert.officer_id, Purpose::Location),
         |alert| resolve && alert.severity == "critical",
-    )
-    .await?;
+    );
+    let outcome = state
+        .metrics
+        .store_calls
+        .postgres(PgOp::AlertStep)
+        .time(attempt)
+        .await?;
     let (alert, change) = match outcome {
         Ok(done) => done,
         Err(StepRefused::NoteRequired) => {
@@ -271,6 +278,7 @@ async fn step(
         "alert.acknowledge"
     };
     audit_alert(&state, &principal, &from, action, &alert, note).await?;
+    gauges::observe_step(&state.metrics, &alert, change.action);
     state.alerts.record_changes(std::slice::from_ref(&change));
     state.alerts.announce(&[change]).await;
     Ok(Json(AlertView::from(&alert)))

@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 use crate::alerts::evaluator::{EvalQueue, EvalReport};
 use crate::eval::Input;
 use crate::live::devices::{LiveReport, LiveState};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, PgOp};
 use crate::store::fixes::{self, StoredReport};
 use crate::wire::Strap;
 
@@ -258,7 +258,13 @@ async fn commit(
     let mut stopping_since: Option<Instant> = None;
     let inserted = loop {
         let started = Instant::now();
-        match fixes::insert_batch(&context.db, &rows).await {
+        let result = fixes::insert_batch(&context.db, &rows).await;
+        context
+            .metrics
+            .store_calls
+            .postgres(PgOp::InsertFixes)
+            .record(started, &result);
+        match result {
             Ok(new) => {
                 context
                     .metrics
@@ -267,11 +273,6 @@ async fn commit(
                 break Some(new);
             }
             Err(err) => {
-                context
-                    .metrics
-                    .store_errors
-                    .with_label_values(&["postgres", "insert_fixes"])
-                    .inc();
                 tracing::warn!(error = %crate::api::error::chain(&err), reports = rows.len(), retry_in = ?delay,
                     "cannot store a batch; holding it and retrying");
                 if context.stop.is_cancelled() {
@@ -342,13 +343,9 @@ async fn commit(
     if let Ok(mut deferred) = context.deferred_live.lock() {
         live.append(&mut deferred);
     }
+    // A failure is counted with the Redis call (`store_errors_total{store="redis"}`).
     if let Err(err) = context.live.apply(&live).await {
         context.live.mark_stale();
-        context
-            .metrics
-            .store_errors
-            .with_label_values(&["redis", "live_state"])
-            .inc();
         tracing::warn!(error = %crate::api::error::chain(&err), "cannot update live state; it is rebuilt when Redis is back");
     }
 }

@@ -23,15 +23,23 @@
 //! Every call is bounded by `redis.call_timeout`. The connection manager reconnects by itself
 //! after Redis restarts; a call made while Redis is down fails with [`LiveError`] and the
 //! caller decides (login fails closed with 503: no throttling, no login).
+//!
+//! ## Measured
+//! Every call goes through [`Live::query`], [`Live::query_pipe`] or [`Live::invoke`]: with
+//! metrics attached ([`Live::with_metrics`]), each is timed and its failures counted as
+//! `geoward_store_call_duration_seconds` / `geoward_store_errors_total{store="redis"}`, by
+//! kind of command ([`crate::metrics::RedisOp`]; `docs/metrics.md`).
 
 pub mod devices;
 pub mod throttle;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::config::RedisConfig;
+use crate::metrics::{Metrics, RedisOp};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
@@ -50,6 +58,7 @@ pub struct Live {
     conn: ConnectionManager,
     prefix: String,
     timeout: Duration,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Live {
@@ -71,6 +80,7 @@ impl Live {
                         conn,
                         prefix: config.key_prefix.clone(),
                         timeout: config.call_timeout,
+                        metrics: None,
                     })
                 }
                 Err(err) if tokio::time::Instant::now() + delay > deadline => {
@@ -95,7 +105,8 @@ impl Live {
         &self.client
     }
 
-    /// A clone of the shared connection, for calls that manage their own time bound (scripts).
+    /// A clone of the shared connection, for calls that manage their own time bound (they are
+    /// not measured: prefer [`Live::query`], [`Live::query_pipe`] and [`Live::invoke`]).
     pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()
     }
@@ -109,13 +120,34 @@ impl Live {
         &self.prefix
     }
 
+    /// Times every call from now on (clones made later share the metrics).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Live {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Bounds `call` by the configured time and records it under `op`.
+    async fn bounded<T>(
+        &self,
+        op: RedisOp,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> LiveResult<T> {
+        let started = Instant::now();
+        let result = match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result.map_err(LiveError::Unavailable),
+            Err(_) => Err(LiveError::Timeout(self.timeout)),
+        };
+        if let Some(metrics) = &self.metrics {
+            metrics.store_calls.redis(op).record(started, &result);
+        }
+        result
+    }
+
     /// Runs `cmd` with the configured time bound.
     pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> LiveResult<T> {
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.timeout, cmd.query_async(&mut conn)).await {
-            Ok(result) => result.map_err(LiveError::Unavailable),
-            Err(_) => Err(LiveError::Timeout(self.timeout)),
-        }
+        self.bounded(RedisOp::of_cmd(cmd), cmd.query_async(&mut conn))
+            .await
     }
 
     /// Runs a pipeline with the configured time bound.
@@ -124,10 +156,18 @@ impl Live {
         pipe: &redis::Pipeline,
     ) -> LiveResult<T> {
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.timeout, pipe.query_async(&mut conn)).await {
-            Ok(result) => result.map_err(LiveError::Unavailable),
-            Err(_) => Err(LiveError::Timeout(self.timeout)),
-        }
+        self.bounded(RedisOp::of_pipeline(pipe), pipe.query_async(&mut conn))
+            .await
+    }
+
+    /// Runs a script (loading it first when Redis does not know it) with the time bound.
+    pub async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> LiveResult<T> {
+        let mut conn = self.conn.clone();
+        self.bounded(RedisOp::Script, invocation.invoke_async(&mut conn))
+            .await
     }
 
     /// A cheap round trip, for readiness.

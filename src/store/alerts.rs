@@ -493,3 +493,27 @@ pub async fn open_conditions(
     .fetch_all(pool)
     .await?)
 }
+
+/// Unresolved alerts of one severity, agency-wide (the supervision gauges).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SeverityCounts {
+    pub severity: String,
+    /// Not yet resolved (open or acknowledged; the condition may have ended).
+    pub unresolved: i64,
+    /// Still `open`: nobody has acknowledged them.
+    pub unacknowledged: i64,
+    pub oldest_unacknowledged: Option<DateTime<Utc>>,
+}
+
+/// Unresolved alerts by severity, in one grouped query over the unresolved index; severities
+/// without any are absent.
+pub async fn unresolved_by_severity(pool: &PgPool) -> StoreResult<Vec<SeverityCounts>> {
+    Ok(sqlx::query_as::<_, SeverityCounts>(
+        "select severity, count(*) as unresolved,
+                count(*) filter (where status = 'open') as unacknowledged,
+                min(opened_at) filter (where status = 'open') as oldest_unacknowledged
+         from alerts where status <> 'resolved' group by severity",
+    )
+    .fetch_all(pool)
+    .await?)
+}
