@@ -12,6 +12,7 @@
 //! | storage | [`store`] | PostgreSQL: records, history, audit |
 //! | alerts | [`alerts`] | evaluation stage, alert lifecycle, lost contact, the officers' feed |
 //! | officer API | [`api`] | HTTP routes, access control, OpenAPI |
+//! | officer console | [`console`] | the web page at `/console` (embedded static assets) |
 //!
 //! Around them: [`domain`] (types parsed once at the edge: roles, zones, datums, schedules),
 //! [`config`] (layered, validated configuration), [`app`] (build and run, shutdown), [`clock`],
@@ -23,6 +24,7 @@ pub mod api;
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod credentials;
 pub mod domain;
 pub mod eval;

@@ -117,6 +117,8 @@ pub fn router(state: AppState) -> Router {
         let gate = middleware::from_fn_with_state((state.clone(), route.spec.access), access::gate);
         router = router.route(route.spec.path, route.handler.route_layer(gate));
     }
+    // The officer console's static page and assets (public; its data comes through the API).
+    router = router.merge(crate::console::router());
     let http = &state.config.http;
     router
         .fallback(|| async { ApiError::NotFound })
