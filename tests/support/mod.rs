@@ -7,6 +7,7 @@
 //! none run. A test that cannot reach them fails and says so; it never skips.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod device;
 pub mod monitored;
 pub mod officer;
