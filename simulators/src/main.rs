@@ -15,7 +15,7 @@ use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 use geoward_sim::plan::Settings;
 use geoward_sim::ramp::{self, Ramp};
-use geoward_sim::run::{Session, Target};
+use geoward_sim::run::{Accounts, Session, Target};
 use serde::Serialize;
 
 /// The load generator shares the machine with the server it measures; mimalloc keeps its
@@ -48,6 +48,8 @@ enum Command {
         /// Share of supervisees given a scenario (each kind at least once when above 0).
         #[arg(long, default_value_t = 0.05)]
         scenario_share: f64,
+        #[command(flatten)]
+        demo: Demo,
     },
     /// Raise the fix rate in steps until p99 fix→ack passes a limit or errors appear.
     Ramp {
@@ -150,6 +152,82 @@ struct Common {
     /// Sending lag tolerated in expectation windows, seconds.
     #[arg(long, default_value_t = 5.0)]
     lag_s: f64,
+}
+
+/// Options for a run people watch (`scripts/demo`) rather than measure.
+#[derive(Args, Debug)]
+struct Demo {
+    /// Scenarios one after another through the run, from its first seconds to near its end,
+    /// instead of around its middle.
+    #[arg(long)]
+    spread_scenarios: bool,
+    /// The id in the run's names (accounts `sim-ID-supervisor`, `sim-ID-officer-K`); default
+    /// random. Must be new to the server.
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Password of the run's supervisor and officers (at least 10 characters); default: the
+    /// environment variable GEOWARD_SIM_ACCOUNT_PASSWORD, else random.
+    #[arg(long)]
+    account_password: Option<String>,
+    /// Writes this JSON file (run id, start, end, account usernames; no password) once the run
+    /// is provisioned and its devices are connected, before it starts.
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
+}
+
+/// geoward's shortest password (`MIN_PASSWORD_LEN`).
+const MIN_PASSWORD_CHARS: usize = 10;
+/// The environment variable read when `--account-password` is not given.
+const PASSWORD_ENV: &str = "GEOWARD_SIM_ACCOUNT_PASSWORD";
+
+impl Demo {
+    fn accounts(&self) -> anyhow::Result<Accounts> {
+        let password = match &self.account_password {
+            Some(p) => Some(p.clone()),
+            None => std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()),
+        };
+        if let Some(p) = &password {
+            let n = p.chars().count();
+            if !(MIN_PASSWORD_CHARS..=256).contains(&n) {
+                bail!("the account password (--account-password or {PASSWORD_ENV}) must have {MIN_PASSWORD_CHARS} to 256 characters, not {n}");
+            }
+        }
+        Ok(Accounts {
+            run_id: self.run_id.clone(),
+            password,
+        })
+    }
+}
+
+/// What `--ready-file` holds.
+#[derive(Serialize)]
+struct Ready<'a> {
+    run_id: &'a str,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    supervisor: &'a str,
+    officers: Vec<&'a str>,
+    supervisees: usize,
+    alerts_expected: usize,
+}
+
+/// Writes the ready file whole or not at all (a reader polling for it never sees half).
+fn write_ready(path: &std::path::Path, session: &Session) -> anyhow::Result<()> {
+    let ready = Ready {
+        run_id: &session.run_id,
+        start: session.plan.start,
+        end: session.plan.end(),
+        supervisor: &session.provisioned.supervisor.username,
+        officers: (session.provisioned.officers.iter())
+            .map(|o| o.username.as_str())
+            .collect(),
+        supervisees: session.plan.people.len(),
+        alerts_expected: session.expected.len(),
+    };
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&ready)? + "\n")
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| format!("writing the ready file {}", path.display()))
 }
 
 fn seconds(s: f64, what: &str) -> anyhow::Result<chrono::Duration> {
@@ -260,10 +338,16 @@ async fn main_async(cli: Cli) -> anyhow::Result<bool> {
             interval_s,
             duration_s,
             scenario_share,
+            demo,
         } => {
-            let settings = common.settings(interval_s, duration_s, scenario_share)?;
+            let mut settings = common.settings(interval_s, duration_s, scenario_share)?;
+            settings.spread_scenarios = demo.spread_scenarios;
             let target = common.target()?;
-            let mut session = Session::prepare(&target, &settings).await?;
+            let accounts = demo.accounts()?;
+            let mut session = Session::prepare_with(&target, &settings, &accounts).await?;
+            if let Some(path) = &demo.ready_file {
+                write_ready(path, &session)?;
+            }
             session.drive().await;
             let report = session
                 .finish(Duration::from_secs_f64(common.drain_s))

@@ -28,6 +28,7 @@
 //! | `people` | drawing each supervisee, compliant or with a scenario, with retries |
 //! | `scenarios` | scenario kinds, which fit the run, the device-side scenarios |
 //! | `journeys` | the movement scenarios: victim's home, out of the county, curfew, border |
+//! | `pace` | when scenarios happen: around the middle, or spread through the run (a demo) |
 //! | `pass` | crossing a school between two sparse fixes |
 //! | `check` | the plan's own validation ([`check`]), run at the end of [`build`] |
 //!
@@ -62,6 +63,7 @@ use crate::script::DevicePlan;
 mod check;
 mod clock;
 mod journeys;
+mod pace;
 mod pass;
 mod people;
 mod scenarios;

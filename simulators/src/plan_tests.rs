@@ -1291,3 +1291,6 @@ proptest! {
         }
     }
 }
+
+#[path = "plan_spread_tests.rs"]
+mod spread;

@@ -10,7 +10,8 @@
 //! # Invariants
 //! - Every name is unique to the run: usernames `sim-{run_id}-supervisor`,
 //!   `sim-{run_id}-officer-{k}`, device serials `sim-{run_id}-{i}`, supervisee and zone names
-//!   prefixed `sim-{run_id}`; the password is random per run.
+//!   prefixed `sim-{run_id}`; the password is random per run unless the caller gives one
+//!   ([`provision_with_password`]).
 //! - Nothing is evaluated before its rules exist, and nobody is under an order for long without
 //!   a device: phase 1 makes every person's device, record, zones, attachments and leave; phase
 //!   2 then gives each person their monitoring order and, last, their device. An order starts
@@ -116,11 +117,32 @@ struct Records {
 }
 
 /// Provisions `plan` (see the module doc); `admin` is an existing admin's (username, password).
+/// The run's accounts get a random password.
 pub async fn provision(
     api: &Api,
     admin: (&str, &str),
     plan: &Plan,
     run_id: &str,
+    concurrency: usize,
+    progress: impl Fn(usize, usize) + Sync,
+) -> Result<Provisioned, ProvisionError> {
+    let password = random_password();
+    provision_with_password(api, admin, plan, run_id, &password, concurrency, progress).await
+}
+
+/// A password for the run's accounts nobody needs to type: 24 random letters and digits.
+pub fn random_password() -> String {
+    Alphanumeric.sample_string(&mut rand::thread_rng(), 24)
+}
+
+/// [`provision`] with the run's supervisor and officers given `password` (so that a person can
+/// log in as one of them, e.g. in a demo).
+pub async fn provision_with_password(
+    api: &Api,
+    admin: (&str, &str),
+    plan: &Plan,
+    run_id: &str,
+    password: &str,
     concurrency: usize,
     progress: impl Fn(usize, usize) + Sync,
 ) -> Result<Provisioned, ProvisionError> {
@@ -138,11 +160,10 @@ pub async fn provision(
         .login(admin.0, admin.1)
         .await
         .map_err(setup("log in as the admin"))?;
-    let password = Alphanumeric.sample_string(&mut rand::thread_rng(), 24);
 
-    let supervisor = account(api, &admin, run_id, None, &password).await?;
+    let supervisor = account(api, &admin, run_id, None, password).await?;
     let officers: Vec<Account> = stream::iter(0..plan.settings.officers)
-        .map(|k| account(api, &admin, run_id, Some(k), &password))
+        .map(|k| account(api, &admin, run_id, Some(k), password))
         .buffered(concurrency)
         .collect::<Vec<_>>()
         .await

@@ -54,6 +54,18 @@ pub struct Target {
     pub progress: bool,
 }
 
+/// How the run's accounts are named and protected. The default (random id and password) is
+/// what a measurement wants; a demo names them and gives them a password a person can type.
+#[derive(Debug, Clone, Default)]
+pub struct Accounts {
+    /// The id in every name of the run (`sim-{run_id}-officer-0`, …); `None`: 8 random hex
+    /// digits. Must be new to the server: accounts and serials of an earlier run with the same
+    /// id conflict.
+    pub run_id: Option<String>,
+    /// The password of the run's supervisor and officers; `None`: random.
+    pub password: Option<String>,
+}
+
 /// Everything set up and connected, waiting for the start.
 pub struct Session {
     pub plan: Plan,
@@ -83,7 +95,20 @@ fn estimated_lead(plan: &Plan) -> Duration {
 impl Session {
     /// Steps 1–3 of the module doc, and connecting the devices.
     pub async fn prepare(target: &Target, settings: &Settings) -> anyhow::Result<Session> {
-        let run_id = format!("{:08x}", rand::thread_rng().gen::<u32>());
+        Session::prepare_with(target, settings, &Accounts::default()).await
+    }
+
+    /// [`Session::prepare`] with the run's accounts named and protected as `accounts` says.
+    pub async fn prepare_with(
+        target: &Target,
+        settings: &Settings,
+        accounts: &Accounts,
+    ) -> anyhow::Result<Session> {
+        let run_id = match &accounts.run_id {
+            Some(id) => id.clone(),
+            None => format!("{:08x}", rand::thread_rng().gen::<u32>()),
+        };
+        provision::check_run_id(&run_id, settings.officers).context("--run-id")?;
         // The plan depends on its start only in time (zone, windows), not in size: a first
         // plan tells how long provisioning will take, the second starts after that.
         let lead = match target.lead {
@@ -104,11 +129,13 @@ impl Session {
             plan.people.len(),
             lead.as_secs_f64()
         ));
-        let provisioned = provision::provision(
+        let password = (accounts.password.clone()).unwrap_or_else(provision::random_password);
+        let provisioned = provision::provision_with_password(
             &api,
             (&target.admin_user, &target.admin_password),
             &plan,
             &run_id,
+            &password,
             target.concurrency,
             |done, total| progress.set(done, total),
         )

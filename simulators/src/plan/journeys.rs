@@ -11,6 +11,7 @@ use rand::{rngs::StdRng, Rng};
 use uuid::Uuid;
 
 use super::clock::{add_ms, add_secs_ceil, ceil_minute, ms, window_schedule};
+use super::pace;
 use super::people::{Ctx, Input, Placed};
 use super::scenarios::{crossing_window, first_when, ms_of, placed, stride, with};
 use super::{LeaveSpec, ZoneRef, GPS_ACC_MAX_M, JURISDICTION_RADIUS_M, VICTIM_RADIUS_M};
@@ -221,17 +222,31 @@ fn destination(person: &Person, from: DateTime<Utc>, to: DateTime<Utc>) -> serde
     geo::circle_zone(centre, radius)
 }
 
-/// Away from home (700 m) when a one-hour curfew window opens shortly after the start, until
-/// after it closes (a window closing on an open violation clears it and raises nothing).
+/// Away from home (700 m) when a one-hour curfew window opens shortly after the start (or, with
+/// spread scenarios, at the person's own moment: `pace`), until after it closes (a window
+/// closing on an open violation clears it and raises nothing).
 pub(super) fn curfew<T>(
     ctx: &Ctx,
     input: &Input,
     rng: &mut StdRng,
     accept: &mut dyn FnMut(Placed) -> Option<T>,
 ) -> Option<T> {
+    let earliest = ceil_minute(add_ms(ctx.start, (3 * ctx.interval_ms).max(10_000)));
+    pace::curfew_opens(ctx, input.index, earliest)
+        .into_iter()
+        .find_map(|open| curfew_at(ctx, input, open, rng, accept))
+}
+
+/// The curfew breaker with their window opening at `open` (a whole minute).
+fn curfew_at<T>(
+    ctx: &Ctx,
+    input: &Input,
+    open: DateTime<Utc>,
+    rng: &mut StdRng,
+    accept: &mut dyn FnMut(Placed) -> Option<T>,
+) -> Option<T> {
     let ticks = ctx.ticks(input.index);
     let (i, lag) = (ctx.interval_ms, ctx.lag_ms);
-    let open = ceil_minute(add_ms(ctx.start, (3 * i).max(10_000)));
     let k0 = ticks.first_at_or_after(open)?;
     let kc = ticks.exists(k0 + (ctx.confirm - 1) * stride(ctx))?;
     let window = Window::new(open, add_ms(ticks.at(kc), lag));

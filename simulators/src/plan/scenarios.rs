@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::{add_ms, ms, Ticks};
 use super::people::{Ctx, Input, Placed};
-use super::{journeys, pass};
+use super::{journeys, pace, pass};
 use super::{PlannedScenario, GPS_ACC_MAX_M, NETWORK_S, SWEEP_S};
 use crate::ledger::{Scenario, Window};
 use crate::movement::{Excursion, Override, Person};
@@ -160,7 +160,7 @@ pub(crate) fn place<T>(
     rng: &mut StdRng,
     accept: &mut dyn FnMut(Placed) -> Option<T>,
 ) -> Option<T> {
-    let fractions = fractions(rng);
+    let fractions = pace::fractions(ctx, input.index, rng);
     match kind {
         Kind::Compliant => None,
         Kind::EnterExclusionZone => journeys::enter(ctx, input, &fractions, false, accept),
@@ -179,7 +179,8 @@ pub(crate) fn place<T>(
     }
 }
 
-/// Candidate moments, as fractions of the run: one drawn in 0.3–0.5, then a fixed list.
+/// Candidate moments, as fractions of the run: one drawn in 0.3–0.5, then a fixed list (the
+/// default pace; see `pace` for spread scenarios).
 pub(super) fn fractions(rng: &mut StdRng) -> Vec<f64> {
     let mut f = vec![rng.gen_range(0.3..0.5)];
     f.extend([

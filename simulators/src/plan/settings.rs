@@ -62,6 +62,10 @@ pub struct Settings {
     /// and geoward receives it at most [`super::NETWORK_S`] after that.
     #[serde(with = "secs")]
     pub lag: Duration,
+    /// Scenarios one after another through the run, in supervisee order, from its first
+    /// seconds to near its end (a demo), instead of around its middle (see `pace`).
+    #[serde(default)]
+    pub spread_scenarios: bool,
 }
 
 impl Default for Settings {
@@ -85,6 +89,7 @@ impl Default for Settings {
             no_location_after: Duration::seconds(600),
             low_battery_pct: 20,
             lag: Duration::seconds(5),
+            spread_scenarios: false,
         }
     }
 }
