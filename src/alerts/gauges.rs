@@ -47,7 +47,12 @@ impl GaugeRefresh {
 /// Refreshes the gauges until `shutdown`: at once, then every [`REFRESH`] or after a change.
 pub async fn run(context: Arc<Context>, shutdown: CancellationToken) {
     loop {
-        if let Err(err) = refresh(&context).await {
+        // Raced against shutdown: a hung PostgreSQL must not hold up the node's exit.
+        let refreshed = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            refreshed = refresh(&context) => refreshed,
+        };
+        if let Err(err) = refreshed {
             tracing::warn!(error = %crate::api::error::chain(&err), "cannot refresh the alert gauges; keeping the last values");
         }
         tokio::select! {

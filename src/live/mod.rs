@@ -137,7 +137,11 @@ impl Live {
             Ok(result) => result.map_err(LiveError::Unavailable),
             Err(_) => Err(LiveError::Timeout(self.timeout)),
         };
-        if let Some(metrics) = &self.metrics {
+        // "Script not loaded" is the expected first reply of a script on a fresh or restarted
+        // Redis (the caller loads it and retries), not a failure of the store.
+        let unloaded = matches!(&result, Err(LiveError::Unavailable(err))
+            if err.kind() == redis::ErrorKind::NoScriptError);
+        if let (Some(metrics), false) = (&self.metrics, unloaded) {
             metrics.store_calls.redis(op).record(started, &result);
         }
         result
