@@ -125,7 +125,8 @@ impl ChromiumProcess {
         std::fs::create_dir_all(&profile).map_err(|e| {
             BrowserError::Launch(format!("cannot create {}: {e}", profile.display()))
         })?;
-        let spawned = Command::new(exe)
+        let mut command = Command::new(exe);
+        command
             .args([
                 "--headless=new",
                 "--no-sandbox",
@@ -154,8 +155,20 @@ impl ChromiumProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn();
+            .process_group(0);
+        // SAFETY: only async-signal-safe prctl(2) runs between fork and exec. Chromium is in
+        // its own process group (so a test's Ctrl-C or a killed step does not reach it): it
+        // is killed when the thread that started it ends, so an interrupted or killed test
+        // run leaves no browser behind.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let spawned = command.spawn();
         let mut child = match spawned {
             Ok(child) => child,
             Err(e) => {
