@@ -222,6 +222,9 @@ enum End {
 struct Feed {
     socket: WebSocket,
     state: AppState,
+    /// The session the feed was opened with: it is checked again every
+    /// `alerts.feed_session_check`, so a logged-out officer stops receiving.
+    token_hash: Vec<u8>,
     subscription: Subscription,
     /// The newest cursor sent: queued changes at or below it were sent by the replay.
     sent: i64,
@@ -247,6 +250,7 @@ async fn serve(
     let mut feed = Feed {
         socket,
         state,
+        token_hash: principal.token_hash.clone(),
         subscription,
         sent,
         watching_positions: false,
@@ -321,6 +325,8 @@ impl Feed {
     async fn run(&mut self) -> End {
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
+        let mut session_check = tokio::time::interval(self.state.config.alerts.feed_session_check);
+        session_check.tick().await;
         let shutdown = self.state.alerts.shutdown.clone();
         let overflow = self.subscription.overflow.clone();
         loop {
@@ -338,9 +344,24 @@ impl Feed {
                     _ => return End::Closed,
                 },
                 _ = ping.tick() => self.socket.send(Message::Ping(Default::default())).await.map_err(|_| End::Closed),
+                _ = session_check.tick() => self.session_stands().await,
             };
             if let Err(end) = result {
                 return end;
+            }
+        }
+    }
+
+    /// Ends the feed (4002) once its session is gone: logged out, expired or ended by an
+    /// admin. A failed check keeps the feed open (the next check decides): PostgreSQL being
+    /// briefly unreachable must not cut every officer off.
+    async fn session_stands(&mut self) -> Result<(), End> {
+        match store::officers::session_officer(&self.state.db, &self.token_hash, Utc::now()).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(End::Close(4002, "session ended; log in again")),
+            Err(err) => {
+                tracing::warn!(error = %crate::api::error::chain(&err), "cannot check an officer feed's session; keeping it open");
+                Ok(())
             }
         }
     }

@@ -38,6 +38,9 @@ pub struct AlertsConfig {
     pub queue_capacity: usize,
     pub feed_queue: usize,
     pub max_feed_connections: usize,
+    /// How often an open officer feed checks that its session still stands.
+    #[serde(with = "humantime_serde")]
+    pub feed_session_check: Duration,
     #[serde(with = "humantime_serde")]
     pub ticket_ttl: Duration,
     pub severity: SeverityConfig,
@@ -165,6 +168,11 @@ impl AlertsConfig {
         check(
             self.max_feed_connections >= 1,
             "max_feed_connections: at least 1",
+        );
+        check(
+            self.feed_session_check >= Duration::from_millis(100)
+                && self.feed_session_check <= Duration::from_secs(300),
+            "feed_session_check: between 100ms and 5m",
         );
         check(!self.ticket_ttl.is_zero(), "ticket_ttl: must be positive");
         problems

@@ -1,5 +1,6 @@
 //! The officers' feed: resuming after a disconnect misses nothing and repeats nothing; tickets
-//! are single use; acting on an alert is caseload-scoped, ordered and reaches the feed.
+//! are single use; acting on an alert is caseload-scoped, ordered and reaches the feed; a feed
+//! ends when its session does.
 
 use std::collections::BTreeSet;
 
@@ -8,7 +9,7 @@ use serde_json::{json, Value};
 use crate::support::device::Device;
 use crate::support::monitored::Monitored;
 use crate::support::officer::{cursor_of, frame_type, is_alert, FeedAuth, OfficerFeed};
-use crate::{enter, kinds, leave, Rig, QUIET, SOON};
+use crate::{alert_config, enter, kinds, leave, Rig, QUIET, SOON};
 
 /// A feed cursor as a number, to compare order (cursors are decimal strings).
 fn cursor_num(cursor: &str) -> u64 {
@@ -222,6 +223,42 @@ async fn a_feed_ticket_works_once() {
     let forged =
         OfficerFeed::open_status(&rig.app.base, FeedAuth::Ticket("gwt_forged"), None).await;
     assert_eq!(forged.err(), Some(401));
+}
+
+#[tokio::test]
+async fn a_feed_is_closed_with_4002_once_its_officer_logged_out() {
+    let (mut config, database) = alert_config().await;
+    config.alerts.feed_session_check = std::time::Duration::from_millis(200);
+    let rig = Rig::with(config, database).await;
+    let person = rig.person(None).await;
+    // Only the feed of the session that logs out ends; the supervisor's goes on.
+    let mut ending = rig.feed(&rig.officer_a.1).await;
+    let mut staying = rig.feed(&rig.supervisor).await;
+
+    rig.app
+        .call(
+            reqwest::Method::POST,
+            "/v1/auth/logout",
+            Some(&rig.officer_a.1),
+            None,
+        )
+        .await
+        .expect(204);
+
+    let deadline = tokio::time::Instant::now() + SOON;
+    while !ending.is_closed() && tokio::time::Instant::now() < deadline {
+        ending.next(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        ending.close_code(),
+        Some(4002),
+        "the logged-out feed: {:?}",
+        ending.close_reason()
+    );
+    // The other feed keeps going, and still delivers.
+    let (_device, opened) = raise(&rig, &person, &mut staying).await;
+    assert_eq!(frame_type(&opened), "alert");
+    assert!(!staying.is_closed(), "{:?}", staying.close_reason());
 }
 
 #[tokio::test]
