@@ -4,7 +4,8 @@
 // One `li.alert` per alert shown, keyed by the API's id and reused across renders (so the
 // aria-live list announces additions, not a rebuild). An alert frame replaces the alert it
 // names; the initial listing never overwrites an alert the feed has already updated. At most
-// MAX_ALERTS are kept; resolved ones are dropped first.
+// MAX_ALERTS are kept: those last in display order (resolved, then least severe and oldest) go.
+// Replies that arrive after reset() (a previous officer's session) are discarded.
 
 import { get, post, ApiError } from './api.js';
 import { el, byId, kindLabel, severityRank, shortTime, fullTime, shortId } from './dom.js';
@@ -35,6 +36,8 @@ export class AlertBoard {
     this.fresh = new Set();
     this.fromFeed = new Set();
     this.loaded = false;
+    this.loading = 0;
+    this.session = 0;
     this.resolving = null;
     this.renderPending = false;
     this.list.addEventListener('click', (e) => this.onClick(e));
@@ -44,12 +47,15 @@ export class AlertBoard {
   }
 
   reset() {
+    this.session += 1;
     this.alerts.clear();
     this.rows.clear();
     this.signatures.clear();
     this.fresh.clear();
     this.fromFeed.clear();
     this.loaded = false;
+    this.loading = 0;
+    this.resolving = null;
     this.filter.value = 'active';
     this.list.replaceChildren();
     this.message.textContent = '';
@@ -57,29 +63,45 @@ export class AlertBoard {
     if (this.dialog.open) this.dialog.close();
   }
 
-  /** Reads the current alerts: every open and acknowledged one, and the latest of all. */
+  /**
+   * Reads the current alerts: every open and acknowledged one, and the latest of all.
+   * Resolves to 'ok', 'error' (worth retrying), 'denied' (401/403) or 'stale' (reset meanwhile).
+   */
   async load() {
+    const session = this.session;
     this.message.textContent = 'Loading alerts…';
+    this.loading += 1;
+    let outcome = 'ok';
     try {
       const [open, acknowledged, recent] = await Promise.all([
         get('/v1/alerts?status=open&limit=1000'),
         get('/v1/alerts?status=acknowledged&limit=1000'),
         get('/v1/alerts?limit=200'),
       ]);
+      if (session !== this.session) return 'stale';
       for (const alert of [...open.alerts, ...acknowledged.alerts, ...recent.alerts]) {
         if (!this.fromFeed.has(alert.id)) this.alerts.set(alert.id, alert);
       }
       const more = open.next || acknowledged.next;
       this.message.textContent = more ? 'Showing the newest 1,000 alerts of each status.' : '';
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401) return;
+      if (session !== this.session) return 'stale';
+      if (err instanceof ApiError && err.status === 401) {
+        this.loading -= 1;
+        return 'denied';
+      }
+      outcome = err.status === 403 ? 'denied' : 'error';
       this.message.textContent = err.status === 403
         ? 'This account may not see alerts (location data).'
         : `Could not load alerts: ${err.message}`;
     }
+    this.loading -= 1;
     this.loaded = true;
     this.trim();
+    // Feed-updated ids guard a listing in flight; with none left, only shown ones matter.
+    if (!this.loading) for (const id of this.fromFeed) if (!this.alerts.has(id)) this.fromFeed.delete(id);
     this.render();
+    return outcome;
   }
 
   /** Applies one feed frame `{type:"alert", cursor, change, alert}`. */
@@ -100,15 +122,16 @@ export class AlertBoard {
     this.scheduleRender();
   }
 
+  /** Keeps the first MAX_ALERTS in display order: active ones by compare(), then resolved. */
   trim() {
     if (this.alerts.size <= MAX_ALERTS) return;
-    const byAge = [...this.alerts.values()].sort((a, b) =>
-      (a.status === 'resolved') === (b.status === 'resolved')
-        ? new Date(a.opened_at) - new Date(b.opened_at)
-        : a.status === 'resolved' ? -1 : 1);
-    for (const alert of byAge.slice(0, this.alerts.size - MAX_ALERTS)) {
+    const resolved = (a) => (a.status === 'resolved' ? 1 : 0);
+    const ordered = [...this.alerts.values()].sort((a, b) => resolved(a) - resolved(b) || compare(a, b));
+    for (const alert of ordered.slice(MAX_ALERTS)) {
       this.alerts.delete(alert.id);
       this.fresh.delete(alert.id);
+      // While a listing is in flight the id must stay, lest its older copy come back.
+      if (!this.loading) this.fromFeed.delete(alert.id);
     }
   }
 
@@ -220,12 +243,14 @@ export class AlertBoard {
   }
 
   async acknowledge(alert, row, button) {
+    const session = this.session;
     button.disabled = true;
     row.querySelector('.alert-error').textContent = '';
     try {
       const updated = await post(`/v1/alerts/${encodeURIComponent(alert.id)}/acknowledge`, {});
-      this.store(updated);
+      if (session === this.session) this.store(updated);
     } catch (err) {
+      if (session !== this.session) return;
       button.disabled = false;
       const shownRow = this.rows.get(alert.id);
       if (shownRow) shownRow.querySelector('.alert-error').textContent = err.message;
@@ -252,19 +277,21 @@ export class AlertBoard {
     if (!id) return;
     const confirm = this.dialog.querySelector('[data-action=confirm-resolve]');
     const note = this.dialog.querySelector('textarea[name=note]').value.trim();
+    const session = this.session;
     byId('resolve-error').textContent = '';
     confirm.disabled = true;
     try {
       const updated = await post(`/v1/alerts/${encodeURIComponent(id)}/resolve`, note ? { note } : {});
+      if (session !== this.session) return; // reset() closed the dialog; openResolve re-enables
       this.store(updated);
       this.resolving = null;
       this.dialog.close();
     } catch (err) {
+      if (session !== this.session) return;
       byId('resolve-error').textContent = err.message;
       if (err.status === 409 || err.status === 404) this.refresh(id);
-    } finally {
-      confirm.disabled = false;
     }
+    confirm.disabled = false;
   }
 
   store(alert) {
@@ -275,11 +302,12 @@ export class AlertBoard {
 
   /** Re-reads one alert after a refused step (someone else acted first). */
   async refresh(id) {
+    const session = this.session;
     try {
       const { events: _events, ...alert } = await get(`/v1/alerts/${encodeURIComponent(id)}`);
-      this.store(alert);
+      if (session === this.session) this.store(alert);
     } catch (err) {
-      if (err.status === 404) {
+      if (session === this.session && err.status === 404) {
         this.alerts.delete(id);
         this.render();
       }

@@ -17,6 +17,8 @@ const MAX_MAPPED = 500;
 const PARALLEL = 6;
 // If the feed is not ready by then, the alert list is read anyway (and again once it is).
 const ALERTS_FALLBACK_MS = 4000;
+// A failed read of the alert list is retried after these delays (and on the feed's next `ready`).
+const ALERTS_RETRY_MS = [2000, 5000, 15000, 30000, 60000];
 const MAX_NAME_LOOKUPS = 200;
 
 const session = {
@@ -24,6 +26,7 @@ const session = {
   supervisees: new Map(),
   lookups: new Set(),
   alertsRead: false,
+  alertsFailures: 0,
   fallback: null,
   generation: 0,
 };
@@ -87,6 +90,7 @@ function showLogin(message) {
   session.supervisees = new Map();
   session.lookups = new Set();
   session.alertsRead = false;
+  session.alertsFailures = 0;
   byId('caseload').replaceChildren();
   byId('caseload-count').textContent = '';
   byId('console').hidden = true;
@@ -122,10 +126,23 @@ function enter(officer) {
   readCaseload(session.generation);
 }
 
+/** Reads the alert list; `alertsRead` only once that succeeded, else a retry is scheduled. */
 async function readAlerts() {
-  session.alertsRead = true;
+  const generation = session.generation;
   clearTimeout(session.fallback);
-  await board.load();
+  const outcome = await board.load();
+  if (generation !== session.generation || outcome === 'stale') return;
+  if (outcome === 'ok') {
+    session.alertsRead = true;
+    clearTimeout(session.fallback);
+  } else if (outcome === 'error' && !session.alertsRead) {
+    const delay = ALERTS_RETRY_MS[Math.min(session.alertsFailures, ALERTS_RETRY_MS.length - 1)];
+    session.alertsFailures += 1;
+    clearTimeout(session.fallback);
+    session.fallback = setTimeout(() => {
+      if (!session.alertsRead) readAlerts();
+    }, delay);
+  }
 }
 
 /** The caseload, then each supervisee's zones and latest position. */

@@ -21,8 +21,12 @@ export class Feed {
     this.timer = null;
     this.stopped = true;
     this.readyOnce = false;
+    // Bumped by stop() and by each connect(): a connect() that finds it changed after an await
+    // was superseded and gives up, so at most one socket is ever opened.
+    this.generation = 0;
+    this.connecting = false;
     this.onOnline = () => {
-      if (!this.stopped && !this.socket) this.reconnectSoon(0);
+      if (!this.stopped && !this.socket && !this.connecting) this.reconnectSoon(0);
     };
   }
 
@@ -35,14 +39,15 @@ export class Feed {
 
   stop() {
     this.stopped = true;
+    this.generation += 1;
+    this.connecting = false;
     window.removeEventListener('online', this.onOnline);
     clearTimeout(this.timer);
     this.timer = null;
     if (this.socket) {
       const socket = this.socket;
       this.socket = null;
-      socket.onclose = null;
-      socket.close(1000, 'logged out');
+      closeStale(socket, 'logged out');
     }
     this.cursor = null;
     this.readyOnce = false;
@@ -55,13 +60,16 @@ export class Feed {
 
   async connect() {
     this.timer = null;
-    if (this.stopped) return;
+    if (this.stopped || this.socket) return;
+    const generation = ++this.generation;
+    this.connecting = true;
     this.setState('connecting', this.attempt ? `Reconnecting (attempt ${this.attempt + 1})` : 'Connecting');
     let ticket;
     try {
       ticket = (await post('/v1/auth/ws-ticket')).ticket;
     } catch (err) {
-      if (this.stopped) return;
+      if (this.stopped || generation !== this.generation) return;
+      this.connecting = false;
       if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
         this.stopped = true;
         this.setState('offline', err.status === 403 ? 'This account has no access to location data' : 'Signed out');
@@ -70,7 +78,8 @@ export class Feed {
       this.scheduleReconnect();
       return;
     }
-    if (this.stopped) return;
+    if (this.stopped || generation !== this.generation) return;
+    this.connecting = false;
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const params = new URLSearchParams({ ticket });
     if (this.cursor !== null) params.set('after', this.cursor);
@@ -82,7 +91,11 @@ export class Feed {
       return;
     }
     this.socket = socket;
-    socket.onmessage = (event) => this.receive(event.data);
+    socket.onmessage = (event) => {
+      // A socket that is no longer ours (stopped, or replaced) delivers nothing.
+      if (this.socket !== socket) closeStale(socket, 'superseded');
+      else this.receive(event.data);
+    };
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
       this.socket = null;
@@ -142,6 +155,12 @@ export class Feed {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.connect(), delayMs);
   }
+}
+
+function closeStale(socket, reason) {
+  socket.onmessage = null;
+  socket.onclose = null;
+  socket.close(1000, reason);
 }
 
 function closeReason(event) {
