@@ -87,6 +87,7 @@ pub async fn listen(context: Arc<Context>, shutdown: CancellationToken) {
 fn handle(context: &Context, channels: &[String; 3], channel: &str, payload: &str) {
     if channel == channels[0] {
         context.hub.wake();
+        context.gauges.changed();
     } else if channel == channels[1] {
         context.hub.positions(payload);
     } else if channel == channels[2] {

@@ -5,8 +5,9 @@
 //! `geoward_alerts_oldest_unacknowledged_age_seconds`, all `{severity}`) are **agency-wide**:
 //! each node refreshes them from PostgreSQL with one grouped query
 //! ([`crate::store::alerts::unresolved_by_severity`]) every [`REFRESH`], and sooner (at most
-//! once per [`MIN_GAP`]) after this node stored an alert change. Every node therefore reports
-//! the same values; dashboards and rules take `max()` over nodes, never `sum()`. "Open" means
+//! once per [`MIN_GAP`]) after any node stored an alert change (its own, or another's
+//! announced on the bus). Every node therefore reports the same values; dashboards and rules
+//! take `max()` over nodes, never `sum()`. "Open" means
 //! not yet resolved (acknowledged ones included); "unacknowledged" means status `open`. Ages
 //! come from the node's [`crate::clock::Clock`]. A failed refresh keeps the last values and is
 //! counted as a store error (`operation="alert_gauges"`).
